@@ -3,5 +3,14 @@
 //! The binary in `main.rs` only parses the command line; everything lives here
 //! so that tests and benches use the same code.
 
+pub mod app;
+pub mod auth;
 pub mod classify;
+pub mod clock;
+pub mod config;
+pub mod ingest;
 pub mod model;
+pub mod preferences;
+pub mod store;
+pub mod telemetry;
+pub mod web;

@@ -1,1 +1,182 @@
-fn main() {}
+//! The `replydesk` command: parses the command line and calls into the library.
+
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use replydesk::app::{Desk, shutdown_signal};
+use replydesk::auth::apikeys;
+use replydesk::clock::{Clock, SystemClock};
+use replydesk::config::{Config, Overrides};
+use replydesk::store::Db;
+use replydesk::{classify, telemetry};
+
+#[derive(Parser)]
+#[command(name = "replydesk", version, about = "Inbound WhatsApp reply desk")]
+struct Cli {
+    /// Configuration file (default: replydesk.toml when present).
+    #[arg(long, global = true, env = "REPLYDESK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the desk (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check or test the classification rules.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
+    /// Classify TEXT, or each line of standard input.
+    Classify {
+        /// Rules directory (default: the configured one).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        text: Option<String>,
+    },
+    /// Manage API keys for machine clients.
+    Apikey {
+        #[command(subcommand)]
+        action: ApikeyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesAction {
+    /// Compile the rules and run their examples.
+    Check { dir: Option<PathBuf> },
+    /// The same as `check`.
+    Test { dir: Option<PathBuf> },
+}
+
+#[derive(Subcommand)]
+enum ApikeyAction {
+    /// Create a key; it is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by name.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    Ok(Config::load(cli.config.as_deref(), &Overrides::from_env())?)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        None | Some(Command::Serve) => serve(load_config(&cli)?),
+        Some(Command::Migrate) => {
+            let config = load_config(&cli)?;
+            runtime()?.block_on(async {
+                let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
+                db.migrate().await?;
+                println!("database is up to date");
+                anyhow::Ok(ExitCode::SUCCESS)
+            })
+        }
+        Some(Command::Rules {
+            action: RulesAction::Check { dir } | RulesAction::Test { dir },
+        }) => {
+            let dir = match dir {
+                Some(d) => d.clone(),
+                None => load_config(&cli)?.rules_dir,
+            };
+            let mut out = std::io::stdout().lock();
+            match classify::cli::rules_check(&dir, &mut out) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(_) => Ok(ExitCode::FAILURE),
+            }
+        }
+        Some(Command::Classify { rules, json, text }) => {
+            let dir = match rules {
+                Some(d) => d.clone(),
+                None => load_config(&cli)?.rules_dir,
+            };
+            let set = classify::RuleSet::load_dir(&dir)?;
+            let mut out = std::io::stdout().lock();
+            match text {
+                Some(text) => classify::cli::classify_one(&set, *json, text, &mut out)?,
+                None => classify::cli::classify_lines(
+                    &set,
+                    *json,
+                    &mut std::io::stdin().lock(),
+                    &mut out,
+                )?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Apikey { action }) => apikey(load_config(&cli)?, action),
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let desk = Desk::build(config, Arc::new(SystemClock)).await?;
+        desk.run(shutdown_signal()).await?;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn apikey(config: Config, action: &ApikeyAction) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
+        db.migrate().await?;
+        let now = SystemClock.now_ms();
+        match action {
+            ApikeyAction::Create { name } => {
+                let key = apikeys::create(&db, name, now).await?;
+                println!("{}", key.token);
+                if std::io::stdout().is_terminal() {
+                    eprintln!("API key {name:?} created. Copy it now: it is stored hashed and cannot be shown again.");
+                }
+            }
+            ApikeyAction::List => {
+                for (name, id, created, used, revoked) in apikeys::list(&db).await? {
+                    let state = if revoked.is_some() { "revoked" } else { "active" };
+                    println!("{name}\t{id}\t{state}\tcreated {created}\tlast used {}", used.map_or("never".into(), |u| u.to_string()));
+                }
+            }
+            ApikeyAction::Revoke { name } => {
+                apikeys::revoke(&db, name, now).await?;
+                println!("revoked {name}");
+            }
+        }
+        db.close().await;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}

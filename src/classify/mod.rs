@@ -13,6 +13,8 @@ use crate::model::{Category, MessageKind, PrefChannel, Purpose};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod cli;
+
 /// The part of an inbound message that classification looks at.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Reply<'a> {
@@ -82,7 +84,10 @@ pub struct RuleSet {
 
 impl RuleSet {
     pub fn load_dir(_dir: &Path) -> Result<RuleSet, RulesErrors> {
-        Ok(RuleSet { version: Arc::from("placeholder"), default: Category::Service })
+        Ok(RuleSet {
+            version: Arc::from("placeholder"),
+            default: Category::Service,
+        })
     }
 
     pub fn version(&self) -> &str {
@@ -99,5 +104,36 @@ impl RuleSet {
             rules_version: self.version.clone(),
             action: None,
         }
+    }
+}
+
+/// The active rules set, swapped atomically on reload.
+#[derive(Debug)]
+pub struct LiveRules {
+    dir: PathBuf,
+    current: std::sync::RwLock<Arc<RuleSet>>,
+}
+
+impl LiveRules {
+    pub fn load(dir: &Path) -> Result<LiveRules, RulesErrors> {
+        Ok(LiveRules {
+            dir: dir.to_path_buf(),
+            current: std::sync::RwLock::new(Arc::new(RuleSet::load_dir(dir)?)),
+        })
+    }
+
+    pub fn current(&self) -> Arc<RuleSet> {
+        self.current
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    pub fn reload(&self) -> Result<(), RulesErrors> {
+        let set = Arc::new(RuleSet::load_dir(&self.dir)?);
+        if let Ok(mut g) = self.current.write() {
+            *g = set;
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,152 @@
+//! Start-up: build the desk from its configuration, bind, run until told to
+//! stop, then finish in-flight work. Tests bind port 0 and pass their own
+//! shutdown signal and clock.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::classify::{LiveRules, RulesErrors};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::store::{Db, StoreError, redact};
+use crate::telemetry;
+use crate::web::{self, AppState, Inner};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the rules in {dir} are not valid; the desk will not start on them:\n{errors}")]
+    Rules { dir: String, errors: RulesErrors },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A built desk, bound to its address, not yet serving.
+pub struct Desk {
+    state: AppState,
+    listener: TcpListener,
+    stop: CancellationToken,
+    writer: JoinHandle<()>,
+}
+
+impl Desk {
+    /// Opens and migrates the database, loads the rules, starts the writer and binds.
+    pub async fn build(config: Config, clock: SharedClock) -> Result<Desk, StartError> {
+        let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
+        db.migrate().await?;
+        tracing::info!(database = %redact(&config.database_url), "database ready");
+        let rules = LiveRules::load(&config.rules_dir).map_err(|errors| StartError::Rules {
+            dir: config.rules_dir.display().to_string(),
+            errors,
+        })?;
+        let rules = Arc::new(rules);
+        tracing::info!(dir = %config.rules_dir.display(), version = rules.current().version(), "rules loaded");
+        let (ingest, writer) = Ingest::start(
+            db.clone(),
+            rules.clone(),
+            clock.clone(),
+            config.ingest.max_batch,
+            || {},
+        );
+        let listener =
+            TcpListener::bind(&config.bind)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.bind.clone(),
+                    source,
+                })?;
+        if config.channels.is_empty() {
+            tracing::warn!(
+                "no channels configured: add a [[channel]] to replydesk.toml to receive webhooks (see README)"
+            );
+        }
+        let state = AppState::new(Inner {
+            config: Arc::new(config),
+            db,
+            clock,
+            rules,
+            ingest,
+            metrics: telemetry::metrics(),
+        });
+        Ok(Desk {
+            state,
+            listener,
+            stop: CancellationToken::new(),
+            writer,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight webhooks finish
+    /// and the writer commit everything it was handed.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let Desk {
+            state,
+            listener,
+            stop,
+            writer,
+        } = self;
+        tracing::info!(addr = %listener.local_addr().map_err(StartError::Serve)?, "replydesk listening");
+        let db = state.db.clone();
+        let app = web::router(state);
+        let stopping = stop.clone();
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                stopping.cancel();
+                tracing::info!("shutting down: finishing in-flight requests");
+            })
+            .await;
+        // The router (and with it every writer handle) is gone: the writer
+        // drains its queue and stops.
+        let _ = writer.await;
+        db.close().await;
+        tracing::info!("stopped");
+        served.map_err(StartError::Serve)
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

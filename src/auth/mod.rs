@@ -1,0 +1,7 @@
+//! Who is calling: API keys for machines (and, later, sessions for people).
+//!
+//! API keys look like `rdk_<id>_<secret>`. Only a SHA-256 of the whole key is
+//! stored: the secret is 32 random bytes, so a fast hash is as strong as a
+//! slow one here, and lookups stay cheap on every API call.
+
+pub mod apikeys;

@@ -1,0 +1,360 @@
+//! Configuration: one TOML file (`--config FILE`, default `replydesk.toml` when
+//! present) with a few environment overrides. Everything is validated at
+//! start-up, and every error names the key and what was expected, so an
+//! operator can fix it without reading code.
+//!
+//! This module owns parsing and validation only; it does not open databases
+//! or sockets.
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::model::Provider;
+
+/// A configuration problem, worded for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// The whole configuration, after defaults, overrides and validation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    /// `sqlite://path` (default under `data/`) or `postgres://…`.
+    #[serde(default = "default_database_url")]
+    pub database_url: String,
+    /// Directory with the rules files.
+    #[serde(default = "default_rules_dir")]
+    pub rules_dir: PathBuf,
+    /// Directory for local state (SQLite file, outbox files).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The address people use to reach the desk, for links in emails.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Largest webhook body accepted, in bytes. Meta documents payloads up to 3 MB.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// SQLite durability: `full` (fsync every commit; survives power loss) or
+    /// `normal` (survives a process crash). Ignored on PostgreSQL.
+    #[serde(default)]
+    pub sqlite_synchronous: SqliteSync,
+    #[serde(default, rename = "channel")]
+    pub channels: Vec<ChannelConfig>,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    #[default]
+    Full,
+    Normal,
+}
+
+/// Tuning for the webhook write path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Most webhook bodies written in one transaction (group commit).
+    #[serde(default = "default_batch")]
+    pub max_batch: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_batch: default_batch(),
+        }
+    }
+}
+
+/// One WhatsApp number as the provider sees it, named in the webhook path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    pub name: String,
+    pub provider: Provider,
+    /// Meta: the app secret, the HMAC key of `X-Hub-Signature-256`.
+    #[serde(default)]
+    pub app_secret: Option<String>,
+    /// Meta: the token typed into the App Dashboard for the GET handshake.
+    #[serde(default)]
+    pub verify_token: Option<String>,
+    /// Twilio: the account's auth token, the HMAC key of `X-Twilio-Signature`.
+    #[serde(default)]
+    pub auth_token: Option<String>,
+    /// Twilio: the exact URL configured in the Twilio console; the signature
+    /// covers it, so it must match what Twilio requests, scheme and host included.
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
+fn default_bind() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_database_url() -> String {
+    "sqlite://data/replydesk.db".into()
+}
+fn default_rules_dir() -> PathBuf {
+    PathBuf::from("rules")
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_max_body() -> usize {
+    4 * 1024 * 1024
+}
+fn default_batch() -> usize {
+    512
+}
+
+/// Environment variables that override the file. Passed in, not read here, so
+/// tests do not depend on the process environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub bind: Option<String>,
+    pub rules_dir: Option<PathBuf>,
+}
+
+impl Overrides {
+    /// Reads `REPLYDESK_DATABASE_URL`, `REPLYDESK_BIND` and `REPLYDESK_RULES_DIR`.
+    pub fn from_env() -> Overrides {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Overrides {
+            database_url: var("REPLYDESK_DATABASE_URL"),
+            bind: var("REPLYDESK_BIND"),
+            rules_dir: var("REPLYDESK_RULES_DIR").map(PathBuf::from),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path`, or the default `replydesk.toml` when it exists, or the
+    /// built-in defaults; then applies overrides and validates.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let default_path = Path::new("replydesk.toml");
+        let mut config = match path {
+            Some(p) => Config::from_file(p)?,
+            None if default_path.exists() => Config::from_file(default_path)?,
+            None => Config::from_toml("", Path::new("(defaults)"))?,
+        };
+        config.apply(overrides);
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Parses TOML text; `path` is only used in error messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn apply(&mut self, overrides: &Overrides) {
+        if let Some(url) = &overrides.database_url {
+            self.database_url.clone_from(url);
+        }
+        if let Some(bind) = &overrides.bind {
+            self.bind.clone_from(bind);
+        }
+        if let Some(dir) = &overrides.rules_dir {
+            self.rules_dir.clone_from(dir);
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.bind.parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                "bind",
+                format!("{:?} is not an address such as 127.0.0.1:8080", self.bind),
+            )
+        })?;
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database_url",
+                "expected sqlite://PATH or postgres://USER@HOST/DB",
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(invalid("max_body_bytes", "expected at least 1024 bytes"));
+        }
+        if !(1..=10_000).contains(&self.ingest.max_batch) {
+            return Err(invalid(
+                "ingest.max_batch",
+                "expected a number from 1 to 10000",
+            ));
+        }
+        let mut names = HashSet::new();
+        for (i, channel) in self.channels.iter().enumerate() {
+            channel.validate(i)?;
+            if !names.insert(channel.name.as_str()) {
+                return Err(invalid(
+                    format!("channel[{i}].name"),
+                    format!(
+                        "{:?} is used by two channels; names must be unique",
+                        channel.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&ChannelConfig> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+}
+
+impl ChannelConfig {
+    fn validate(&self, index: usize) -> Result<(), ConfigError> {
+        let key = |field: &str| format!("channel[{index}].{field} (channel {:?})", self.name);
+        let valid_name = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid_name {
+            return Err(invalid(
+                format!("channel[{index}].name"),
+                "expected 1-64 letters, digits, '-' or '_' (it is part of the webhook URL)",
+            ));
+        }
+        let required = |value: &Option<String>, field: &str, what: &str| match value {
+            Some(v) if !v.trim().is_empty() => Ok(()),
+            _ => Err(invalid(key(field), format!("missing: {what}"))),
+        };
+        match self.provider {
+            Provider::Meta => {
+                required(
+                    &self.app_secret,
+                    "app_secret",
+                    "the Meta app secret (App Dashboard → App settings → Basic)",
+                )?;
+                required(
+                    &self.verify_token,
+                    "verify_token",
+                    "the verify token you will type into Meta's webhook settings",
+                )?;
+            }
+            Provider::Twilio => {
+                required(
+                    &self.auth_token,
+                    "auth_token",
+                    "the Twilio auth token (Console → Account info)",
+                )?;
+                required(
+                    &self.public_url,
+                    "public_url",
+                    "the exact URL Twilio posts to, e.g. https://desk.example.com/webhooks/twilio/main",
+                )?;
+                let url = self.public_url.as_deref().unwrap_or_default();
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(invalid(
+                        key("public_url"),
+                        "expected an http:// or https:// URL",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let mut c = Config::from_toml(text, Path::new("test.toml"))?;
+        c.apply(&Overrides::default());
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn empty_file_gives_sqlite_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.bind, "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://data/replydesk.db");
+    }
+
+    #[test]
+    fn missing_meta_secret_names_the_key() {
+        let err =
+            parse("[[channel]]\nname = \"main\"\nprovider = \"meta\"\nverify_token = \"t\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("channel[0].app_secret"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_its_name() {
+        let err = parse("bnid = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn unknown_provider_is_refused() {
+        let err = parse("[[channel]]\nname = \"m\"\nprovider = \"telegram\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("telegram") || err.contains("provider"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicate_channel_names_are_refused() {
+        let one = "[[channel]]\nname = \"m\"\nprovider = \"meta\"\napp_secret = \"s\"\nverify_token = \"t\"\n";
+        let err = parse(&format!("{one}{one}")).unwrap_err().to_string();
+        assert!(err.contains("unique"), "{err}");
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let mut c = Config::from_toml("bind = \"127.0.0.1:1\"\n", Path::new("t")).unwrap();
+        c.apply(&Overrides {
+            bind: Some("127.0.0.1:2".into()),
+            ..Overrides::default()
+        });
+        assert_eq!(c.bind, "127.0.0.1:2");
+    }
+}

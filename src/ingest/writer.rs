@@ -1,0 +1,295 @@
+//! Group commit: one writer task takes every webhook waiting to be stored and
+//! writes them in one transaction with multi-row statements, then answers
+//! them all. A transaction per request tops out near 4,000 webhooks/s on
+//! SQLite (see `../shared/bench-limit/RESULTS.md`); batching is what lets the
+//! desk keep up with a top-tier Meta number.
+//!
+//! A batch that fails is retried one webhook at a time, so one bad request
+//! cannot fail its neighbours.
+
+use sqlx::{Any, Row, Transaction};
+use std::collections::{BTreeMap, HashSet};
+use tokio::sync::{mpsc, oneshot};
+
+use super::event::{ContactRef, NormalizedEvent};
+use crate::clock::Millis;
+use crate::preferences;
+use crate::store::{Db, StoreError, values_rows};
+
+/// A raw webhook body as received, with what normalization found wrong.
+#[derive(Debug, Clone)]
+pub struct PayloadRow {
+    pub id: String,
+    pub provider: &'static str,
+    pub channel: String,
+    pub received_at: Millis,
+    pub body: Vec<u8>,
+    pub problem: Option<String>,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Events stored for the first time.
+    pub stored: usize,
+    /// Events already stored by an earlier delivery of the same provider event.
+    pub duplicates: usize,
+}
+
+struct Job {
+    payload: PayloadRow,
+    events: Vec<NormalizedEvent>,
+    reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
+}
+
+/// The handle request handlers use to hand work to the writer.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+/// Most parameters one statement may bind: SQLite allows 32,766.
+const MAX_PARAMS: usize = 30_000;
+
+impl Writer {
+    /// Starts the writer task. It stops once every `Writer` clone is dropped
+    /// and the queue is written out.
+    pub fn start(
+        db: Db,
+        max_batch: usize,
+        on_stored: impl Fn() + Send + 'static,
+    ) -> (Writer, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(max_batch * 4);
+        let handle = tokio::spawn(run(db, rx, max_batch, on_stored));
+        (Writer { tx }, handle)
+    }
+
+    /// Stores a payload and its events; returns once they are committed.
+    pub async fn write(
+        &self,
+        payload: PayloadRow,
+        events: Vec<NormalizedEvent>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job {
+                payload,
+                events,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Query(sqlx::Error::PoolClosed))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Query(sqlx::Error::PoolClosed))?
+    }
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<Job>, max_batch: usize, on_stored: impl Fn()) {
+    let mut jobs = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        metrics::histogram!("replydesk_ingest_batch_size").record(jobs.len() as f64);
+        let refs: Vec<&Job> = jobs.iter().collect();
+        match write_batch(&db, &refs).await {
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, batch = jobs.len(), "group commit failed; writing the batch one webhook at a time");
+                for job in jobs.drain(..) {
+                    let result = write_batch(&db, &[&job]).await.map(|mut o| o.remove(0));
+                    if let Err(error) = &result {
+                        tracing::error!(%error, payload = %job.payload.id, channel = %job.payload.channel,
+                            "could not store a webhook; it was answered 500 so the provider will retry it");
+                    }
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
+        on_stored();
+    }
+}
+
+async fn write_batch(db: &Db, jobs: &[&Job]) -> Result<Vec<WriteOutcome>, StoreError> {
+    let mut tx = db.writer().begin().await?;
+    insert_payloads(&mut tx, jobs).await?;
+    let now = jobs
+        .iter()
+        .map(|j| j.payload.received_at)
+        .max()
+        .unwrap_or_default();
+    upsert_contacts(&mut tx, jobs.iter().flat_map(|j| &j.events), now).await?;
+    let events: Vec<(&NormalizedEvent, &PayloadRow)> = jobs
+        .iter()
+        .flat_map(|j| j.events.iter().map(move |e| (e, &j.payload)))
+        .collect();
+    let new_keys = insert_events(&mut tx, &events).await?;
+    let fresh: Vec<&NormalizedEvent> = events
+        .iter()
+        .map(|(e, _)| *e)
+        .filter(|e| new_keys.contains(e.dedupe_key.as_str()))
+        .collect();
+    preferences::record_from_events(&mut tx, &fresh, now).await?;
+    tx.commit().await?;
+    Ok(jobs
+        .iter()
+        .map(|job| {
+            let stored = job
+                .events
+                .iter()
+                .filter(|e| new_keys.contains(e.dedupe_key.as_str()))
+                .count();
+            WriteOutcome {
+                stored,
+                duplicates: job.events.len() - stored,
+            }
+        })
+        .collect())
+}
+
+async fn insert_payloads(
+    tx: &mut Transaction<'static, Any>,
+    jobs: &[&Job],
+) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    let rows: Vec<&PayloadRow> = jobs
+        .iter()
+        .map(|j| &j.payload)
+        .filter(|p| seen.insert(p.id.as_str()))
+        .collect();
+    const COLS: usize = 7;
+    for chunk in rows.chunks(MAX_PARAMS / COLS) {
+        let sql = format!(
+            "INSERT INTO webhook_payloads (id, provider, channel, received_at, body, event_count, problem) \
+             VALUES {} ON CONFLICT (id) DO NOTHING",
+            values_rows(chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for p in chunk {
+            let count = jobs
+                .iter()
+                .find(|j| j.payload.id == p.id)
+                .map_or(0, |j| j.events.len());
+            q = q
+                .bind(&p.id)
+                .bind(p.provider)
+                .bind(&p.channel)
+                .bind(p.received_at)
+                .bind(p.body.clone())
+                .bind(i64::try_from(count).unwrap_or(i64::MAX))
+                .bind(&p.problem);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Merges what the batch says about each contact, then upserts them in id
+/// order (a fixed order keeps concurrent PostgreSQL writers from deadlocking).
+async fn upsert_contacts<'a>(
+    tx: &mut Transaction<'static, Any>,
+    events: impl Iterator<Item = &'a NormalizedEvent>,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let mut merged: BTreeMap<String, ContactRef> = BTreeMap::new();
+    for contact in events.filter_map(|e| e.contact.as_ref()) {
+        let Some(id) = contact.contact_id() else {
+            continue;
+        };
+        let entry = merged.entry(id).or_default();
+        entry.phone = entry.phone.take().or_else(|| contact.phone.clone());
+        entry.user_id = entry.user_id.take().or_else(|| contact.user_id.clone());
+        if contact.name.is_some() {
+            entry.name.clone_from(&contact.name);
+        }
+    }
+    let rows: Vec<(String, ContactRef)> = merged.into_iter().collect();
+    const COLS: usize = 6;
+    for chunk in rows.chunks(MAX_PARAMS / COLS) {
+        let sql = format!(
+            "INSERT INTO contacts (id, phone, wa_user_id, name, created_at, updated_at) VALUES {} \
+             ON CONFLICT (id) DO UPDATE SET \
+               name = COALESCE(excluded.name, contacts.name), \
+               wa_user_id = COALESCE(contacts.wa_user_id, excluded.wa_user_id), \
+               updated_at = excluded.updated_at \
+             WHERE (excluded.name IS NOT NULL AND contacts.name IS DISTINCT FROM excluded.name) \
+                OR (contacts.wa_user_id IS NULL AND excluded.wa_user_id IS NOT NULL)",
+            values_rows(chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, c) in chunk {
+            q = q
+                .bind(id)
+                .bind(&c.phone)
+                .bind(&c.user_id)
+                .bind(&c.name)
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Inserts events, skipping those already stored; returns the keys that are new.
+async fn insert_events(
+    tx: &mut Transaction<'static, Any>,
+    events: &[(&NormalizedEvent, &PayloadRow)],
+) -> Result<HashSet<String>, StoreError> {
+    const COLS: usize = 26;
+    let mut seen = HashSet::new();
+    let unique: Vec<&(&NormalizedEvent, &PayloadRow)> = events
+        .iter()
+        .filter(|(e, _)| seen.insert(e.dedupe_key.as_str()))
+        .collect();
+    let mut new_keys = HashSet::with_capacity(unique.len());
+    for chunk in unique.chunks(MAX_PARAMS / COLS) {
+        let sql = format!(
+            "INSERT INTO events (dedupe_key, payload_id, provider, channel, kind, direction, provider_id, \
+               contact_id, occurred_at, received_at, msg_type, body, payload, title, context_id, status, \
+               error_code, error_title, detail, category, rule_id, match_start, match_end, lang, rules_version, routed_at) \
+             VALUES {} ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
+            values_rows(chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for (e, p) in chunk {
+            let c = e.classification.as_ref();
+            let span = c.and_then(|c| c.span);
+            let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+            q = q
+                .bind(&e.dedupe_key)
+                .bind(&p.id)
+                .bind(p.provider)
+                .bind(&p.channel)
+                .bind(e.kind.as_str())
+                .bind(if e.outbound { "out" } else { "in" })
+                .bind(&e.provider_id)
+                .bind(e.contact.as_ref().and_then(ContactRef::contact_id))
+                .bind(e.occurred_at)
+                .bind(p.received_at)
+                .bind(e.msg_type.map(|k| k.as_str()))
+                .bind(&e.body)
+                .bind(&e.payload)
+                .bind(&e.title)
+                .bind(&e.context_id)
+                .bind(e.status.map(|s| s.as_str()))
+                .bind(&e.error_code)
+                .bind(&e.error_title)
+                .bind(e.detail.as_ref().map(ToString::to_string))
+                .bind(c.map(|c| c.category.as_str()))
+                .bind(c.map(|c| c.rule_id.to_string()))
+                .bind(span.map(|s| as_i64(s.0)))
+                .bind(span.map(|s| as_i64(s.1)))
+                .bind(c.and_then(|c| c.lang))
+                .bind(c.map(|c| c.rules_version.to_string()))
+                // Only customer replies wait for the router.
+                .bind((!e.is_reply()).then_some(p.received_at));
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            new_keys.insert(row.try_get::<String, _>(0)?);
+        }
+    }
+    Ok(new_keys)
+}

@@ -1,0 +1,255 @@
+//! The database: one code path over SQLite (the embedded default) and
+//! PostgreSQL (several instances sharing one database).
+//!
+//! Queries are portable SQL with `$N` placeholders run through sqlx's `Any`
+//! driver; the few places where the SQL truly differs ask [`Db::backend`].
+//! On SQLite, writes go through a one-connection pool so the file has exactly
+//! one writer and readers never wait on it (WAL); on PostgreSQL both pools are
+//! the same. This module owns connecting, migrations and storage errors; the
+//! domain modules own their queries.
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::config::SqliteSync;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A storage failure, mapped once where the store meets sqlx.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot create the database directory {dir}: {source}")]
+    CreateDir { dir: String, source: std::io::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("not found")]
+    NotFound,
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Query(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_string())
+            }
+            _ => StoreError::Query(error),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The connection pools and which database they talk to.
+#[derive(Debug, Clone)]
+pub struct Db {
+    write: AnyPool,
+    read: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Opens the database named by `url`, creating a SQLite file (and its
+    /// directory) when missing.
+    pub async fn connect(url: &str, sync: SqliteSync) -> StoreResult<Db> {
+        sqlx::any::install_default_drivers();
+        if url.starts_with("sqlite:") {
+            Db::connect_sqlite(url, sync).await
+        } else {
+            Db::connect_postgres(url).await
+        }
+    }
+
+    async fn connect_sqlite(url: &str, sync: SqliteSync) -> StoreResult<Db> {
+        let path = sqlite_path(url);
+        if let Some(dir) = std::path::Path::new(&path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                dir: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let full_url = if url.contains('?') {
+            url.to_string()
+        } else {
+            format!("{url}?mode=rwc")
+        };
+        let options =
+            AnyConnectOptions::from_str(&full_url).map_err(|source| StoreError::Connect {
+                url: redact(url),
+                source,
+            })?;
+        let synchronous = match sync {
+            SqliteSync::Full => "FULL",
+            SqliteSync::Normal => "NORMAL",
+        };
+        let pragmas = format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+        );
+        let pool = |max: u32| {
+            let pragmas = pragmas.clone();
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .test_before_acquire(false)
+                .after_connect(move |conn, _| {
+                    let pragmas = pragmas.clone();
+                    Box::pin(async move {
+                        conn.execute(pragmas.as_str()).await?;
+                        Ok(())
+                    })
+                })
+        };
+        let connect_err = |source| StoreError::Connect {
+            url: redact(url),
+            source,
+        };
+        let write = pool(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(connect_err)?;
+        let read = pool(8).connect_with(options).await.map_err(connect_err)?;
+        Ok(Db {
+            write,
+            read,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    async fn connect_postgres(url: &str) -> StoreResult<Db> {
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact(url),
+                source,
+            })?;
+        Ok(Db {
+            write: pool.clone(),
+            read: pool,
+            backend: Backend::Postgres,
+        })
+    }
+
+    /// Applies the migrations this build carries.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.write).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.write).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool for statements that write. On SQLite it has one connection.
+    pub fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
+    /// The pool for reads.
+    pub fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// Answers whether the database takes queries (for `/readyz`).
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+fn sqlite_path(url: &str) -> String {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    rest.split('?').next().unwrap_or_default().to_string()
+}
+
+/// Hides a password in a database URL before it reaches a log or an error.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `($1,$2,$3),($4,$5,$6)…` for a multi-row statement.
+pub(crate) fn values_rows(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push(',');
+            }
+            out.push('$');
+            out.push_str(&(r * cols + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// `$start,$start+1,…` for an `IN (…)` list.
+pub(crate) fn placeholders(start: usize, count: usize) -> String {
+    (start..start + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+
+    #[test]
+    fn values_rows_numbers_every_parameter() {
+        assert_eq!(values_rows(2, 2), "($1,$2),($3,$4)");
+        assert_eq!(placeholders(3, 2), "$3,$4");
+    }
+}
