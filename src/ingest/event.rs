@@ -143,7 +143,8 @@ pub struct Normalized {
 /// [`crate::contacts::parse_phone`] instead.
 pub fn wa_id_to_e164(raw: &str) -> Option<String> {
     let digits = raw.trim().trim_start_matches('+');
-    let ok = (8..=15).contains(&digits.len())
+    // E.164 numbers run from 7 digits (small territories) to 15.
+    let ok = (7..=15).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit())
         && !digits.starts_with('0');
     ok.then(|| format!("+{digits}"))

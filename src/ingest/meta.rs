@@ -252,8 +252,11 @@ impl Change<'_> {
     }
 
     fn preference(&mut self, p: &Value, contacts: &[Value], at: &str) {
-        let phone = str_of(p, "wa_id").and_then(|w| wa_id_to_e164(&w));
-        let user_id = str_of(p, "user_id").filter(|u| looks_like_user_id(u));
+        // Some deliveries name the customer only in the change's `contacts` block.
+        let only_contact = (contacts.len() == 1).then(|| &contacts[0]);
+        let field = |key: &str| str_of(p, key).or_else(|| only_contact.and_then(|c| str_of(c, key)));
+        let phone = field("wa_id").and_then(|w| wa_id_to_e164(&w));
+        let user_id = field("user_id").filter(|u| looks_like_user_id(u));
         if phone.is_none() && user_id.is_none() {
             self.out.problems.push(format!(
                 "{at}: preference change without a valid wa_id or user_id"
@@ -420,10 +423,10 @@ fn fill_content(ev: &mut NormalizedEvent, m: &Value, detail: &mut Map<String, Va
     ev.msg_type = Some(kind);
     if !matches!(kind, MessageKind::Text | MessageKind::Button) {
         detail.insert("type".into(), Value::String(raw_type.clone()));
-        if let Some(p) = part {
-            detail.insert(raw_type, p.clone());
-        } else if kind == MessageKind::Unknown {
+        if kind == MessageKind::Unknown {
             detail.insert("message".into(), m.clone());
+        } else if let Some(p) = part {
+            detail.insert(raw_type, p.clone());
         }
     }
 }

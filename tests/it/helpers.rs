@@ -1,0 +1,368 @@
+//! `TestApp`: a real desk on a real database, bound to port 0, with a clock
+//! the test controls and a helper per endpoint.
+
+#![allow(dead_code)]
+
+use replydesk::app::Desk;
+use replydesk::clock::ManualClock;
+use replydesk::config::{Config, Overrides};
+use replydesk::ingest::{meta, twilio};
+use replydesk::store::Db;
+use replydesk::web::AppState;
+use reqwest::Response;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+pub const META_SECRET: &str = "meta-app-secret";
+pub const VERIFY_TOKEN: &str = "verify-me";
+pub const TWILIO_TOKEN: &str = "twilio-auth-token";
+pub const TWILIO_URL: &str = "https://desk.example.com/webhooks/twilio/tw";
+/// 2026-11-26 10:00:00 UTC
+pub const T0: i64 = 1_795_687_200_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body on both databases. The PostgreSQL half needs
+/// `REPLYDESK_TEST_POSTGRES_URL`; without it the test says it was skipped,
+/// unless `REPLYDESK_REQUIRE_ALL=1` turns the skip into a failure.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($(#[$meta:meta])* async fn $name:ident($app:ident : TestApp) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn body($app: $crate::helpers::TestApp) $body
+
+            $(#[$meta])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await.unwrap();
+                body(app).await;
+            }
+
+            $(#[$meta])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await else { return };
+                body(app).await;
+            }
+        }
+    };
+}
+
+pub fn require_all() -> bool {
+    std::env::var("REPLYDESK_REQUIRE_ALL").is_ok_and(|v| v == "1")
+}
+
+/// Says plainly that a test part was skipped, or fails when CI requires every part.
+pub fn skip(what: &str, why: &str) {
+    if require_all() {
+        panic!("{what} cannot be skipped here (REPLYDESK_REQUIRE_ALL=1): {why}");
+    }
+    eprintln!("SKIPPED {what}: {why}");
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn shared() -> Option<PathBuf> {
+    let dir = repo().join("../shared");
+    dir.is_dir().then_some(dir)
+}
+
+/// A PostgreSQL database made for one test and dropped after it.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Option<PgDatabase> {
+        let Ok(admin_url) = std::env::var("REPLYDESK_TEST_POSTGRES_URL") else {
+            skip("PostgreSQL half of this test", "REPLYDESK_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let name = format!("replydesk_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at REPLYDESK_TEST_POSTGRES_URL: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+        let url = replace_db_name(&admin_url, &name);
+        Some(PgDatabase { admin_url, name, url })
+    }
+}
+
+fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..path_start], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside async; a short-lived runtime on its own thread drops the database.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub state: AppState,
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    pg: Option<PgDatabase>,
+}
+
+pub fn test_config(backend_url: &str, data_dir: &Path, extra: &str) -> Config {
+    let text = format!(
+        r#"
+bind = "127.0.0.1:0"
+database_url = "{backend_url}"
+data_dir = "{data}"
+rules_dir = "{rules}"
+sqlite_synchronous = "normal"
+{extra}
+
+[[channel]]
+name = "main"
+provider = "meta"
+app_secret = "{META_SECRET}"
+verify_token = "{VERIFY_TOKEN}"
+
+[[channel]]
+name = "tw"
+provider = "twilio"
+auth_token = "{TWILIO_TOKEN}"
+public_url = "{TWILIO_URL}"
+"#,
+        data = data_dir.display(),
+        rules = repo().join("rules").display(),
+    );
+    let mut config = Config::from_toml(&text, Path::new("test.toml")).expect("test config parses");
+    config.apply(&Overrides::default());
+    config.validate().expect("test config is valid");
+    config
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        TestApp::spawn_with(backend, "").await
+    }
+
+    /// Starts a desk with `extra` TOML added to the test configuration.
+    pub async fn spawn_with(backend: Backend, extra: &str) -> Option<TestApp> {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = match backend {
+            Backend::Postgres => Some(PgDatabase::create().await?),
+            Backend::Sqlite => None,
+        };
+        let url = match &pg {
+            Some(pg) => pg.url.clone(),
+            None => format!("sqlite://{}/desk.db", dir.path().display()),
+        };
+        let config = test_config(&url, dir.path(), extra);
+        let clock = ManualClock::new(T0);
+        let desk = Desk::build(config, clock.clone()).await.unwrap();
+        let addr = desk.local_addr();
+        let state = desk.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            desk.run(async move {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Some(TestApp {
+            addr,
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            clock,
+            state,
+            backend,
+            dir,
+            shutdown: Some(tx),
+            server: Some(server),
+            pg,
+        })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    /// Stops the server and waits until it has finished its work.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post_meta(&self, body: &str) -> Response {
+        self.post_meta_to("main", body.as_bytes(), Some(&meta::sign(META_SECRET, body.as_bytes()))).await
+    }
+
+    pub async fn post_meta_to(&self, channel: &str, body: &[u8], signature: Option<&str>) -> Response {
+        let mut req = self
+            .client
+            .post(self.url(&format!("/webhooks/meta/{channel}")))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(sig) = signature {
+            req = req.header("x-hub-signature-256", sig);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn post_twilio(&self, params: &[(String, String)]) -> Response {
+        let sig = twilio::sign(TWILIO_TOKEN, TWILIO_URL, &params.to_vec());
+        self.post_twilio_raw(serde_urlencoded::to_string(params).unwrap().into_bytes(), Some(&sig)).await
+    }
+
+    pub async fn post_twilio_raw(&self, body: Vec<u8>, signature: Option<&str>) -> Response {
+        let mut req = self
+            .client
+            .post(self.url("/webhooks/twilio/tw"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(sig) = signature {
+            req = req.header("x-twilio-signature", sig);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn api_key(&self) -> String {
+        replydesk::auth::apikeys::create(self.db(), &format!("test-{}", uuid::Uuid::new_v4()), T0).await.unwrap().token
+    }
+
+    pub async fn get_events(&self, key: &str, after: i64) -> Value {
+        let r = self
+            .client
+            .get(self.url(&format!("/api/v1/events?after={after}&limit=1000")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "events API answered {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    /// Every stored event, through the API.
+    pub async fn all_events(&self) -> Vec<Value> {
+        let key = self.api_key().await;
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.get_events(&key, after).await;
+            let events = page["events"].as_array().unwrap().clone();
+            if events.is_empty() {
+                return out;
+            }
+            after = page["next"].as_i64().unwrap();
+            out.extend(events);
+        }
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(sql).fetch_one(self.db().reader()).await.unwrap().try_get::<i64, _>(0).unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A Meta webhook body around one `value`, as the Cloud API posts it.
+pub fn meta_envelope(field: &str, value: Value) -> String {
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{ "field": field, "value": value }]
+        }]
+    })
+    .to_string()
+}
+
+pub fn metadata() -> Value {
+    serde_json::json!({ "display_phone_number": "15550783881", "phone_number_id": "106540352242922" })
+}
+
+/// An inbound message from `wa_id`, with the `contacts` block Meta adds.
+pub fn meta_message(wa_id: &str, message: Value) -> String {
+    let mut message = message;
+    message["from"] = Value::String(wa_id.to_string());
+    meta_envelope(
+        "messages",
+        serde_json::json!({
+            "messaging_product": "whatsapp",
+            "metadata": metadata(),
+            "contacts": [{ "profile": { "name": "Ana Cliente" }, "wa_id": wa_id }],
+            "messages": [message]
+        }),
+    )
+}
+
+pub fn meta_text(wa_id: &str, id: &str, text: &str, ts: i64) -> String {
+    meta_message(
+        wa_id,
+        serde_json::json!({ "id": id, "timestamp": ts.to_string(), "type": "text", "text": { "body": text } }),
+    )
+}
+
+pub fn meta_status(wa_id: &str, id: &str, status: &str, ts: i64, error_code: Option<i64>) -> String {
+    let mut s = serde_json::json!({ "id": id, "status": status, "timestamp": ts.to_string(), "recipient_id": wa_id });
+    if let Some(code) = error_code {
+        s["errors"] = serde_json::json!([{ "code": code, "title": format!("error {code}") }]);
+    }
+    meta_envelope(
+        "messages",
+        serde_json::json!({ "messaging_product": "whatsapp", "metadata": metadata(), "statuses": [s] }),
+    )
+}
+
+pub fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+}
