@@ -11,6 +11,7 @@ pub mod config;
 pub mod ingest;
 pub mod model;
 pub mod preferences;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;
 pub mod web;

@@ -44,6 +44,35 @@ enum Command {
         json: bool,
         text: Option<String>,
     },
+    /// Post signed, realistic Meta webhooks to a running desk and report speed.
+    Simulate {
+        /// The desk's address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Channel name in the webhook path.
+        #[arg(long, default_value = "main")]
+        channel: String,
+        /// The channel's app secret, to sign with.
+        #[arg(long, env = "REPLYDESK_SIMULATE_SECRET")]
+        secret: String,
+        /// Concurrent keep-alive connections.
+        #[arg(short = 'c', long, default_value_t = 64)]
+        connections: usize,
+        /// Measured seconds.
+        #[arg(short = 'd', long, default_value_t = 10)]
+        duration: u64,
+        /// Warm-up seconds before measuring.
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+        /// Total requests per second (default: as fast as answers come back).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Distinct senders.
+        #[arg(long, default_value_t = 9000)]
+        senders: u64,
+    },
+    /// Print what the database holds: events, payloads, dead letters.
+    Stats,
     /// Manage API keys for machine clients.
     Apikey {
         #[command(subcommand)]
@@ -141,6 +170,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Apikey { action }) => apikey(load_config(&cli)?, action),
+        Some(Command::Simulate { url, channel, secret, connections, duration, warmup, rate, senders }) => {
+            let options = replydesk::simulate::SimulateOptions {
+                url: url.clone(),
+                channel: channel.clone(),
+                secret: secret.clone(),
+                connections: *connections,
+                duration: std::time::Duration::from_secs(*duration),
+                warmup: std::time::Duration::from_secs(*warmup),
+                rate: *rate,
+                senders: *senders,
+                progress: true,
+            };
+            let summary = runtime()?.block_on(replydesk::simulate::run(options))?;
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Stats) => {
+            let config = load_config(&cli)?;
+            runtime()?.block_on(async {
+                let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
+                let (events, payloads, dead) = replydesk::ingest::query::counts(&db).await?;
+                println!("events={events} payloads={payloads} dead_letters={dead}");
+                anyhow::Ok(ExitCode::SUCCESS)
+            })
+        }
     }
 }
 

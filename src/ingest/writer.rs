@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::event::{ContactRef, NormalizedEvent};
 use crate::clock::Millis;
 use crate::preferences;
-use crate::store::{Db, StoreError, values_rows};
+use crate::store::{Backend, Db, StoreError, fixed_chunks, values_rows};
 
 /// A raw webhook body as received, with what normalization found wrong.
 #[derive(Debug, Clone)]
@@ -48,8 +48,6 @@ pub struct Writer {
     tx: mpsc::Sender<Job>,
 }
 
-/// Most parameters one statement may bind: SQLite allows 32,766.
-const MAX_PARAMS: usize = 30_000;
 
 impl Writer {
     /// Starts the writer task. It stops once every `Writer` clone is dropped
@@ -114,18 +112,19 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>, max_batch: usize, on_stored: i
 
 async fn write_batch(db: &Db, jobs: &[&Job]) -> Result<Vec<WriteOutcome>, StoreError> {
     let mut tx = db.writer().begin().await?;
-    insert_payloads(&mut tx, jobs).await?;
+    let backend = db.backend();
+    insert_payloads(&mut tx, backend, jobs).await?;
     let now = jobs
         .iter()
         .map(|j| j.payload.received_at)
         .max()
         .unwrap_or_default();
-    upsert_contacts(&mut tx, jobs.iter().flat_map(|j| &j.events), now).await?;
+    upsert_contacts(&mut tx, backend, jobs.iter().flat_map(|j| &j.events), now).await?;
     let events: Vec<(&NormalizedEvent, &PayloadRow)> = jobs
         .iter()
         .flat_map(|j| j.events.iter().map(move |e| (e, &j.payload)))
         .collect();
-    let new_keys = insert_events(&mut tx, &events).await?;
+    let new_keys = insert_events(&mut tx, backend, &events).await?;
     let fresh: Vec<&NormalizedEvent> = events
         .iter()
         .map(|(e, _)| *e)
@@ -151,6 +150,7 @@ async fn write_batch(db: &Db, jobs: &[&Job]) -> Result<Vec<WriteOutcome>, StoreE
 
 async fn insert_payloads(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     jobs: &[&Job],
 ) -> Result<(), StoreError> {
     let mut seen = HashSet::new();
@@ -160,11 +160,11 @@ async fn insert_payloads(
         .filter(|p| seen.insert(p.id.as_str()))
         .collect();
     const COLS: usize = 7;
-    for chunk in rows.chunks(MAX_PARAMS / COLS) {
+    for chunk in fixed_chunks(&rows) {
         let sql = format!(
             "INSERT INTO webhook_payloads (id, provider, channel, received_at, body, event_count, problem) \
              VALUES {} ON CONFLICT (id) DO NOTHING",
-            values_rows(chunk.len(), COLS)
+            values_rows(backend, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
         for p in chunk {
@@ -190,6 +190,7 @@ async fn insert_payloads(
 /// order (a fixed order keeps concurrent PostgreSQL writers from deadlocking).
 async fn upsert_contacts<'a>(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     events: impl Iterator<Item = &'a NormalizedEvent>,
     now: Millis,
 ) -> Result<(), StoreError> {
@@ -207,7 +208,7 @@ async fn upsert_contacts<'a>(
     }
     let rows: Vec<(String, ContactRef)> = merged.into_iter().collect();
     const COLS: usize = 6;
-    for chunk in rows.chunks(MAX_PARAMS / COLS) {
+    for chunk in fixed_chunks(&rows) {
         let sql = format!(
             "INSERT INTO contacts (id, phone, wa_user_id, name, created_at, updated_at) VALUES {} \
              ON CONFLICT (id) DO UPDATE SET \
@@ -216,7 +217,7 @@ async fn upsert_contacts<'a>(
                updated_at = excluded.updated_at \
              WHERE (excluded.name IS NOT NULL AND contacts.name IS DISTINCT FROM excluded.name) \
                 OR (contacts.wa_user_id IS NULL AND excluded.wa_user_id IS NOT NULL)",
-            values_rows(chunk.len(), COLS)
+            values_rows(backend, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
         for (id, c) in chunk {
@@ -236,6 +237,7 @@ async fn upsert_contacts<'a>(
 /// Inserts events, skipping those already stored; returns the keys that are new.
 async fn insert_events(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     events: &[(&NormalizedEvent, &PayloadRow)],
 ) -> Result<HashSet<String>, StoreError> {
     const COLS: usize = 26;
@@ -245,13 +247,13 @@ async fn insert_events(
         .filter(|(e, _)| seen.insert(e.dedupe_key.as_str()))
         .collect();
     let mut new_keys = HashSet::with_capacity(unique.len());
-    for chunk in unique.chunks(MAX_PARAMS / COLS) {
+    for chunk in fixed_chunks(&unique) {
         let sql = format!(
             "INSERT INTO events (dedupe_key, payload_id, provider, channel, kind, direction, provider_id, \
                contact_id, occurred_at, received_at, msg_type, body, payload, title, context_id, status, \
                error_code, error_title, detail, category, rule_id, match_start, match_end, lang, rules_version, routed_at) \
              VALUES {} ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
-            values_rows(chunk.len(), COLS)
+            values_rows(backend, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
         for (e, p) in chunk {
