@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -13,6 +14,10 @@ use crate::classify::{LiveRules, RulesErrors};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::ingest::Ingest;
+use crate::outbox::{HttpDelivery, Outbox};
+use crate::preferences::SignalContext;
+use crate::preferences::status_codes::{StatusCodes, StatusCodesError};
+use crate::routing::Router;
 use crate::store::{Db, StoreError, redact};
 use crate::telemetry;
 use crate::web::{self, AppState, Inner};
@@ -23,6 +28,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("the rules in {dir} are not valid; the desk will not start on them:\n{errors}")]
     Rules { dir: String, errors: RulesErrors },
+    #[error("the status code file is not valid; the desk will not start on it: {0}")]
+    StatusCodes(#[from] StatusCodesError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -38,6 +45,7 @@ pub struct Desk {
     listener: TcpListener,
     stop: CancellationToken,
     writer: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Desk {
@@ -52,13 +60,24 @@ impl Desk {
         })?;
         let rules = Arc::new(rules);
         tracing::info!(dir = %config.rules_dir.display(), version = rules.current().version(), "rules loaded");
+        let status_codes = StatusCodes::load_dir(&config.rules_dir)?;
+        let signals = SignalContext::new(status_codes, config.fallback.url.clone());
+        crate::contacts::warm_up();
+        let config = Arc::new(config);
+        let router = Router::new(db.clone(), clock.clone(), config.clone());
+        let wake_router = router.waker();
         let (ingest, writer) = Ingest::start(
             db.clone(),
             rules.clone(),
             clock.clone(),
             config.ingest.max_batch,
-            || {},
+            signals.clone(),
+            move || wake_router.notify_one(),
         );
+        let outbox = Arc::new(Outbox::new(db.clone(), clock.clone()).with(
+            "fallback",
+            Arc::new(HttpDelivery::new(config.fallback.secret.clone())),
+        ));
         let listener =
             TcpListener::bind(&config.bind)
                 .await
@@ -71,19 +90,28 @@ impl Desk {
                 "no channels configured: add a [[channel]] to replydesk.toml to receive webhooks (see README)"
             );
         }
+        let stop = CancellationToken::new();
+        let background = vec![
+            tokio::spawn(router.clone().run(stop.clone(), Duration::from_secs(2))),
+            tokio::spawn(outbox.clone().run(stop.clone(), Duration::from_secs(5))),
+        ];
         let state = AppState::new(Inner {
-            config: Arc::new(config),
+            config,
             db,
             clock,
             rules,
+            signals,
             ingest,
+            router,
+            outbox,
             metrics: telemetry::metrics(),
         });
         Ok(Desk {
             state,
             listener,
-            stop: CancellationToken::new(),
+            stop,
             writer,
+            background,
         })
     }
 
@@ -108,6 +136,7 @@ impl Desk {
             listener,
             stop,
             writer,
+            background,
         } = self;
         tracing::info!(addr = %listener.local_addr().map_err(StartError::Serve)?, "replydesk listening");
         let db = state.db.clone();
@@ -123,6 +152,10 @@ impl Desk {
         // The router (and with it every writer handle) is gone: the writer
         // drains its queue and stops.
         let _ = writer.await;
+        stop.cancel();
+        for task in background {
+            let _ = task.await;
+        }
         db.close().await;
         tracing::info!("stopped");
         served.map_err(StartError::Serve)

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::model::Provider;
+use crate::model::{Category, Provider};
 
 /// A configuration problem, worded for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,116 @@ pub struct Config {
     pub channels: Vec<ChannelConfig>,
     #[serde(default)]
     pub ingest: IngestConfig,
+    #[serde(default, rename = "team")]
+    pub teams: Vec<TeamConfig>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    #[serde(default)]
+    pub fallback: FallbackConfig,
+}
+
+/// A team that owns replies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamConfig {
+    pub name: String,
+    /// Team leads' email addresses: they get escalations and see the team's load.
+    #[serde(default)]
+    pub leads: Vec<String>,
+    /// Agents' email addresses, in round-robin order.
+    #[serde(default)]
+    pub members: Vec<String>,
+    #[serde(default)]
+    pub assignment: Assignment,
+    /// Most open conversations one agent is given automatically.
+    #[serde(default)]
+    pub capacity: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Assignment {
+    /// Conversations wait in the team queue until an agent claims one.
+    #[default]
+    Queue,
+    /// Conversations go to the next available agent in turn.
+    RoundRobin,
+}
+
+/// One line of the routing table: replies of `category` (and, optionally, of
+/// a channel, language or journey) belong to `team`. First match wins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub category: Category,
+    pub team: String,
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub lang: Option<String>,
+    #[serde(default)]
+    pub journey: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// A reply this soon after a conversation was resolved reopens it.
+    #[serde(default = "default_reopen")]
+    pub reopen_window: String,
+    /// A reply this soon after a registered outbound message is attributed to
+    /// its journey even without quoting it.
+    #[serde(default = "default_attribution")]
+    pub attribution_window: String,
+    /// The team for replies that match no route; none leaves them unassigned.
+    #[serde(default)]
+    pub default_team: Option<String>,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            reopen_window: default_reopen(),
+            attribution_window: default_attribution(),
+            default_team: None,
+        }
+    }
+}
+
+fn default_reopen() -> String {
+    "72h".into()
+}
+fn default_attribution() -> String {
+    "72h".into()
+}
+
+/// Where fallback notices for failed registered messages are posted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackConfig {
+    #[serde(default)]
+    pub url: Option<String>,
+    /// HMAC-SHA256 key for the `X-Replydesk-Signature` header.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// Parses a duration written for people ("15m", "4h", "1d", "90s", "1h 30m")
+/// into milliseconds. Days are 24 hours.
+pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    let span: jiff::Span = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?} is not a duration such as 15m, 4h or 1d ({e})"))?;
+    let duration = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|e| format!("{text:?}: {e}"))?;
+    if duration.is_negative() {
+        return Err(format!("{text:?} is negative"));
+    }
+    i64::try_from(duration.as_millis()).map_err(|_| format!("{text:?} is too long"))
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -220,6 +330,7 @@ impl Config {
                 "expected a number from 1 to 10000",
             ));
         }
+        self.validate_routing()?;
         let mut names = HashSet::new();
         for (i, channel) in self.channels.iter().enumerate() {
             channel.validate(i)?;
@@ -234,6 +345,57 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    fn validate_routing(&self) -> Result<(), ConfigError> {
+        let mut teams = HashSet::new();
+        for (i, team) in self.teams.iter().enumerate() {
+            if team.name.trim().is_empty() || !teams.insert(team.name.as_str()) {
+                return Err(invalid(
+                    format!("team[{i}].name"),
+                    "expected a unique, non-empty team name",
+                ));
+            }
+            if team.assignment == Assignment::RoundRobin && team.members.is_empty() {
+                return Err(invalid(
+                    format!("team[{i}].members (team {:?})", team.name),
+                    "round_robin assignment needs at least one member",
+                ));
+            }
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            if !teams.contains(route.team.as_str()) {
+                return Err(invalid(
+                    format!("route[{i}].team"),
+                    format!("{:?} is not a [[team]] name", route.team),
+                ));
+            }
+        }
+        if let Some(team) = &self.routing.default_team
+            && !teams.contains(team.as_str())
+        {
+            return Err(invalid(
+                "routing.default_team",
+                format!("{team:?} is not a [[team]] name"),
+            ));
+        }
+        parse_duration_ms(&self.routing.reopen_window)
+            .map_err(|m| invalid("routing.reopen_window", m))?;
+        parse_duration_ms(&self.routing.attribution_window)
+            .map_err(|m| invalid("routing.attribution_window", m))?;
+        if let Some(url) = &self.fallback.url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "fallback.url",
+                "expected an http:// or https:// URL",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn team(&self, name: &str) -> Option<&TeamConfig> {
+        self.teams.iter().find(|t| t.name == name)
     }
 
     pub fn channel(&self, name: &str) -> Option<&ChannelConfig> {
@@ -346,6 +508,23 @@ mod tests {
         let one = "[[channel]]\nname = \"m\"\nprovider = \"meta\"\napp_secret = \"s\"\nverify_token = \"t\"\n";
         let err = parse(&format!("{one}{one}")).unwrap_err().to_string();
         assert!(err.contains("unique"), "{err}");
+    }
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(parse_duration_ms("15m"), Ok(900_000));
+        assert_eq!(parse_duration_ms("4h"), Ok(14_400_000));
+        assert_eq!(parse_duration_ms("1d"), Ok(86_400_000));
+        assert_eq!(parse_duration_ms("5s"), Ok(5_000));
+        assert!(parse_duration_ms("soon").is_err());
+    }
+
+    #[test]
+    fn a_route_to_an_unknown_team_is_refused() {
+        let err = parse("[[route]]\ncategory = \"interest\"\nteam = \"sales\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("route[0].team"), "{err}");
     }
 
     #[test]

@@ -170,7 +170,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Apikey { action }) => apikey(load_config(&cli)?, action),
-        Some(Command::Simulate { url, channel, secret, connections, duration, warmup, rate, senders }) => {
+        Some(Command::Simulate {
+            url,
+            channel,
+            secret,
+            connections,
+            duration,
+            warmup,
+            rate,
+            senders,
+        }) => {
             let options = replydesk::simulate::SimulateOptions {
                 url: url.clone(),
                 channel: channel.clone(),

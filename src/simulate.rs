@@ -54,7 +54,16 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "rps={:.0} ok={} ok_total={} non200={} io_err={} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} p999_ms={:.2} max_ms={:.2}",
-            self.rps, self.ok, self.ok_total, self.non_200, self.io_errors, self.p50_ms, self.p90_ms, self.p99_ms, self.p999_ms, self.max_ms
+            self.rps,
+            self.ok,
+            self.ok_total,
+            self.non_200,
+            self.io_errors,
+            self.p50_ms,
+            self.p90_ms,
+            self.p99_ms,
+            self.p999_ms,
+            self.max_ms
         )
     }
 }
@@ -171,9 +180,15 @@ impl ConnCtx {
     /// One keep-alive connection; returns its measured latencies in microseconds.
     async fn run(self, started: Instant) -> Vec<u64> {
         let mut latencies = Vec::with_capacity(1 << 16);
-        let interval = self.options.rate.map(|r| Duration::from_secs_f64(self.options.connections as f64 / r.max(0.001)));
+        let interval = self
+            .options
+            .rate
+            .map(|r| Duration::from_secs_f64(self.options.connections as f64 / r.max(0.001)));
         // Spread the connections' schedules over one interval.
-        let mut next = started + interval.map_or(Duration::ZERO, |i| i.mul_f64(self.conn as f64 / self.options.connections as f64));
+        let mut next = started
+            + interval.map_or(Duration::ZERO, |i| {
+                i.mul_f64(self.conn as f64 / self.options.connections as f64)
+            });
         let mut seq = 0u64;
         'reconnect: while !self.stop.load(Ordering::Relaxed) {
             let Ok(stream) = tokio::net::TcpStream::connect(&self.addr).await else {
@@ -182,7 +197,9 @@ impl ConnCtx {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let Ok((mut sender, connection)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else {
+            let Ok((mut sender, connection)) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+            else {
                 continue;
             };
             tokio::spawn(connection);
@@ -238,7 +255,8 @@ impl ConnCtx {
     /// A text reply as the Cloud API posts it, with a unique message id.
     fn body(&self, seq: u64) -> Vec<u8> {
         let n = self.conn.wrapping_mul(1_000_003).wrapping_add(seq);
-        let sender = 447_700_000_000 + (n.wrapping_mul(2_654_435_761) % self.options.senders.max(1));
+        let sender =
+            447_700_000_000 + (n.wrapping_mul(2_654_435_761) % self.options.senders.max(1));
         let text = TEXTS[(n % TEXTS.len() as u64) as usize];
         #[allow(clippy::cast_possible_wrap)]
         let ts = 1_795_687_200 + (seq as i64);

@@ -254,7 +254,8 @@ impl Change<'_> {
     fn preference(&mut self, p: &Value, contacts: &[Value], at: &str) {
         // Some deliveries name the customer only in the change's `contacts` block.
         let only_contact = (contacts.len() == 1).then(|| &contacts[0]);
-        let field = |key: &str| str_of(p, key).or_else(|| only_contact.and_then(|c| str_of(c, key)));
+        let field =
+            |key: &str| str_of(p, key).or_else(|| only_contact.and_then(|c| str_of(c, key)));
         let phone = field("wa_id").and_then(|w| wa_id_to_e164(&w));
         let user_id = field("user_id").filter(|u| looks_like_user_id(u));
         if phone.is_none() && user_id.is_none() {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::classify::{LiveRules, Reply};
 use crate::clock::{Millis, SharedClock};
 use crate::model::Provider;
+use crate::preferences::SignalContext;
 use crate::store::{Db, StoreError};
 use event::Normalized;
 pub use writer::WriteOutcome;
@@ -54,9 +55,10 @@ impl Ingest {
         rules: Arc<LiveRules>,
         clock: SharedClock,
         max_batch: usize,
+        signals: Arc<SignalContext>,
         on_stored: impl Fn() + Send + 'static,
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
-        let (writer, handle) = Writer::start(db, max_batch, on_stored);
+        let (writer, handle) = Writer::start(db, max_batch, signals, on_stored);
         (
             Ingest {
                 writer,

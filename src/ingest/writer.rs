@@ -13,8 +13,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::event::{ContactRef, NormalizedEvent};
 use crate::clock::Millis;
-use crate::preferences;
+use crate::model::Provider;
+use crate::preferences::{self, SignalContext};
 use crate::store::{Backend, Db, StoreError, fixed_chunks, values_rows};
+use std::sync::Arc;
 
 /// A raw webhook body as received, with what normalization found wrong.
 #[derive(Debug, Clone)]
@@ -48,17 +50,17 @@ pub struct Writer {
     tx: mpsc::Sender<Job>,
 }
 
-
 impl Writer {
     /// Starts the writer task. It stops once every `Writer` clone is dropped
     /// and the queue is written out.
     pub fn start(
         db: Db,
         max_batch: usize,
+        signals: Arc<SignalContext>,
         on_stored: impl Fn() + Send + 'static,
     ) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch * 4);
-        let handle = tokio::spawn(run(db, rx, max_batch, on_stored));
+        let handle = tokio::spawn(run(db, rx, max_batch, signals, on_stored));
         (Writer { tx }, handle)
     }
 
@@ -83,12 +85,18 @@ impl Writer {
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Job>, max_batch: usize, on_stored: impl Fn()) {
+async fn run(
+    db: Db,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    signals: Arc<SignalContext>,
+    on_stored: impl Fn(),
+) {
     let mut jobs = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         metrics::histogram!("replydesk_ingest_batch_size").record(jobs.len() as f64);
         let refs: Vec<&Job> = jobs.iter().collect();
-        match write_batch(&db, &refs).await {
+        match write_batch(&db, &refs, &signals).await {
             Ok(outcomes) => {
                 for (job, outcome) in jobs.drain(..).zip(outcomes) {
                     let _ = job.reply.send(Ok(outcome));
@@ -97,7 +105,9 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>, max_batch: usize, on_stored: i
             Err(error) => {
                 tracing::warn!(%error, batch = jobs.len(), "group commit failed; writing the batch one webhook at a time");
                 for job in jobs.drain(..) {
-                    let result = write_batch(&db, &[&job]).await.map(|mut o| o.remove(0));
+                    let result = write_batch(&db, &[&job], &signals)
+                        .await
+                        .map(|mut o| o.remove(0));
                     if let Err(error) = &result {
                         tracing::error!(%error, payload = %job.payload.id, channel = %job.payload.channel,
                             "could not store a webhook; it was answered 500 so the provider will retry it");
@@ -110,7 +120,11 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>, max_batch: usize, on_stored: i
     }
 }
 
-async fn write_batch(db: &Db, jobs: &[&Job]) -> Result<Vec<WriteOutcome>, StoreError> {
+async fn write_batch(
+    db: &Db,
+    jobs: &[&Job],
+    signals: &SignalContext,
+) -> Result<Vec<WriteOutcome>, StoreError> {
     let mut tx = db.writer().begin().await?;
     let backend = db.backend();
     insert_payloads(&mut tx, backend, jobs).await?;
@@ -130,7 +144,14 @@ async fn write_batch(db: &Db, jobs: &[&Job]) -> Result<Vec<WriteOutcome>, StoreE
         .map(|(e, _)| *e)
         .filter(|e| new_keys.contains(e.dedupe_key.as_str()))
         .collect();
-    preferences::record_from_events(&mut tx, &fresh, now).await?;
+    let provider_of = |e: &NormalizedEvent| {
+        events
+            .iter()
+            .find(|(x, _)| std::ptr::eq(*x, e))
+            .and_then(|(_, p)| Provider::parse(p.provider))
+            .unwrap_or(Provider::Meta)
+    };
+    preferences::record_from_events(&mut tx, &fresh, provider_of, now, signals).await?;
     tx.commit().await?;
     Ok(jobs
         .iter()

@@ -4,15 +4,26 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::routing::get;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::{AppState, WebError};
 use crate::auth::apikeys::{self, ApiClient};
+use crate::contacts::parse_phone;
 use crate::ingest::query::{self, EventView};
+use crate::model::{PrefChannel, Purpose};
+use crate::outbound::{self, Registered, Registration};
+use crate::preferences::{self, Change, Eligibility};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/events", get(list_events))
+    Router::new()
+        .route("/events", get(list_events))
+        .route("/eligibility", get(eligibility))
+        .route("/suppressions", get(suppressions))
+        .route("/suppressions.csv", get(suppressions_csv))
+        .route("/outbound", post(register_outbound))
 }
 
 /// An API client identified by `Authorization: Bearer rdk_…`.
@@ -65,4 +76,133 @@ async fn list_events(
     let events = query::list_events(&state.db, after, limit).await?;
     let next = events.last().map_or(after, |e| e.id);
     Ok(Json(EventsPage { events, next }))
+}
+
+#[derive(Deserialize)]
+struct EligibilityQuery {
+    contact: Option<String>,
+    channel: Option<String>,
+    purpose: Option<String>,
+}
+
+/// May the sending platform message this contact on this channel for this purpose?
+async fn eligibility(
+    _: Api,
+    State(state): State<AppState>,
+    Query(q): Query<EligibilityQuery>,
+) -> Result<Json<Eligibility>, WebError> {
+    let contact = q
+        .contact
+        .ok_or_else(|| WebError::bad("contact", "give the contact as contact=+E164"))?;
+    let phone = parse_phone(&contact).map_err(|m| WebError::bad("contact", m))?;
+    let channel = q.channel.as_deref().unwrap_or("whatsapp");
+    let channel = PrefChannel::parse(channel)
+        .ok_or_else(|| WebError::bad("channel", "expected whatsapp or email"))?;
+    let purpose = q.purpose.as_deref().unwrap_or("marketing");
+    let purpose = Purpose::parse(purpose)
+        .ok_or_else(|| WebError::bad("purpose", "expected marketing or all"))?;
+    Ok(Json(
+        preferences::eligibility_for_phone(&state.db, &phone, channel, purpose).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct ChangesQuery {
+    since: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct ChangesPage {
+    changes: Vec<Change>,
+    /// Pass as `since` for the next page.
+    next: String,
+}
+
+/// Ledger changes since a cursor, for sending platforms to keep their list in step.
+async fn suppressions(
+    _: Api,
+    State(state): State<AppState>,
+    Query(q): Query<ChangesQuery>,
+) -> Result<Json<ChangesPage>, WebError> {
+    let since = q.since.unwrap_or_default();
+    let limit = q.limit.unwrap_or(500);
+    if !(1..=5000).contains(&limit) {
+        return Err(WebError::bad("limit", "limit must be between 1 and 5000"));
+    }
+    let changes = preferences::changes_since(&state.db, &since, limit).await?;
+    let next = changes.last().map_or(since, |c| c.cursor.clone());
+    Ok(Json(ChangesPage { changes, next }))
+}
+
+/// The current suppression list as CSV.
+async fn suppressions_csv(
+    _: Api,
+    State(state): State<AppState>,
+) -> Result<impl IntoResponse, WebError> {
+    let rows = preferences::current_suppressions(&state.db).await?;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "contact",
+        "wa_user_id",
+        "channel",
+        "purpose",
+        "reason",
+        "since",
+        "signal",
+        "source",
+    ];
+    out.write_record(header)
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    for r in rows {
+        let reason = serde_json::to_value(r.reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        out.write_record([
+            r.contact.unwrap_or_default(),
+            r.wa_user_id.unwrap_or_default(),
+            r.channel.to_string(),
+            r.purpose.to_string(),
+            reason,
+            r.since.to_string(),
+            r.signal,
+            r.source,
+        ])
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    }
+    let body = out
+        .into_inner()
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"suppressions.csv\"",
+            ),
+        ],
+        body,
+    ))
+}
+
+/// Registers a message the sending platform sent.
+async fn register_outbound(
+    Api(client): Api,
+    State(state): State<AppState>,
+    body: Result<Json<Registration>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Registered>), WebError> {
+    let Json(reg) = body.map_err(|e| WebError::BadRequest {
+        field: None,
+        message: e.body_text(),
+    })?;
+    let done = outbound::register(&state.db, &reg, &client.name, state.clock.now_ms())
+        .await
+        .map_err(|e| WebError::bad(e.field, e.message))??;
+    let status = if done.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(done)))
 }

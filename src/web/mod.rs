@@ -19,6 +19,8 @@ use crate::classify::LiveRules;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::ingest::Ingest;
+use crate::outbox::Outbox;
+use crate::preferences::SignalContext;
 use crate::store::Db;
 pub use error::WebError;
 
@@ -32,7 +34,10 @@ pub struct Inner {
     pub db: Db,
     pub clock: SharedClock,
     pub rules: Arc<LiveRules>,
+    pub signals: Arc<SignalContext>,
     pub ingest: Ingest,
+    pub router: crate::routing::Router,
+    pub outbox: Arc<Outbox>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 

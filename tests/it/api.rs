@@ -32,13 +32,24 @@ on_both_databases! {
 async fn key_name(app: &TestApp, token: &str) -> String {
     let id = token.split('_').nth(1).unwrap();
     use sqlx::Row;
-    sqlx::query("SELECT name FROM api_keys WHERE id = $1").bind(id).fetch_one(app.db().reader()).await.unwrap().try_get(0).unwrap()
+    sqlx::query("SELECT name FROM api_keys WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.db().reader())
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap()
 }
 
 #[tokio::test]
 async fn api_keys_are_stored_hashed() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let key = app.api_key().await;
-    let hits = app.count(&format!("SELECT COUNT(*) FROM api_keys WHERE secret_hash LIKE '%{}%'", &key[17..])).await;
+    let hits = app
+        .count(&format!(
+            "SELECT COUNT(*) FROM api_keys WHERE secret_hash LIKE '%{}%'",
+            &key[17..]
+        ))
+        .await;
     assert_eq!(hits, 0, "the secret part of the key must not be stored");
 }

@@ -72,14 +72,22 @@ on_both_databases! {
 #[tokio::test]
 async fn a_body_signed_by_meta_itself_verifies_byte_for_byte() {
     let Some(shared) = shared() else {
-        skip("Meta signed body", "../shared/conformance is not beside the repository");
+        skip(
+            "Meta signed body",
+            "../shared/conformance is not beside the repository",
+        );
         return;
     };
     let dir = shared.join("conformance/webhooks/meta");
-    let vector: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("pywa__signed__signature_vector.json")).unwrap()).unwrap();
+    let vector: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("pywa__signed__signature_vector.json")).unwrap(),
+    )
+    .unwrap();
     let body = std::fs::read(dir.join(vector["body_file"].as_str().unwrap())).unwrap();
     let secret = vector["app_secret"].as_str().unwrap();
-    let extra = format!("[[channel]]\nname = \"pywa\"\nprovider = \"meta\"\napp_secret = \"{secret}\"\nverify_token = \"x\"\n");
+    let extra = format!(
+        "[[channel]]\nname = \"pywa\"\nprovider = \"meta\"\napp_secret = \"{secret}\"\nverify_token = \"x\"\n"
+    );
     let app = TestApp::spawn_with(Backend::Sqlite, &extra).await.unwrap();
     let header = vector["x_hub_signature_256"].as_str().unwrap();
     let r = app.post_meta_to("pywa", &body, Some(header)).await;
@@ -89,5 +97,10 @@ async fn a_body_signed_by_meta_itself_verifies_byte_for_byte() {
     // Any re-serialization breaks the signature.
     let mut altered = body.clone();
     altered.push(b'\n');
-    assert_eq!(app.post_meta_to("pywa", &altered, Some(header)).await.status(), 401);
+    assert_eq!(
+        app.post_meta_to("pywa", &altered, Some(header))
+            .await
+            .status(),
+        401
+    );
 }

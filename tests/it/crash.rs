@@ -24,13 +24,19 @@ fn start(config: &std::path::Path) -> (Child, String) {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if !sent && let Some(at) = line.find("addr=") {
-                let addr = line[at + 5..].split_whitespace().next().unwrap_or_default().to_string();
+                let addr = line[at + 5..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
                 let _ = tx.send(addr);
                 sent = true;
             }
         }
     });
-    let addr = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the desk prints its address");
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the desk prints its address");
     (child, addr)
 }
 
@@ -39,7 +45,9 @@ async fn every_acknowledged_webhook_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}/desk.db", dir.path().display());
     let mut config = std::fs::read_to_string(repo().join("tests/it/crash.toml")).unwrap();
-    config = config.replace("DB_URL", &db_url).replace("RULES_DIR", &repo().join("rules").display().to_string());
+    config = config
+        .replace("DB_URL", &db_url)
+        .replace("RULES_DIR", &repo().join("rules").display().to_string());
     let config_path = dir.path().join("replydesk.toml");
     std::fs::write(&config_path, config).unwrap();
 
@@ -55,7 +63,13 @@ async fn every_acknowledged_webhook_survives_sigkill() {
                 let id = format!("wamid.crash.{worker}.{i}");
                 let body = meta_text(&format!("4477009{:05}", i), &id, "hello", 1_795_687_000);
                 let sig = replydesk::ingest::meta::sign(META_SECRET, body.as_bytes());
-                match client.post(&url).header("x-hub-signature-256", sig).body(body).send().await {
+                match client
+                    .post(&url)
+                    .header("x-hub-signature-256", sig)
+                    .body(body)
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status() == 200 => {
                         acked.lock().unwrap().insert(id);
                     }
@@ -77,7 +91,9 @@ async fn every_acknowledged_webhook_survives_sigkill() {
     assert!(acked.len() >= 500);
 
     let (mut child, _addr) = start(&config_path);
-    let db = replydesk::store::Db::connect(&db_url, replydesk::config::SqliteSync::Full).await.unwrap();
+    let db = replydesk::store::Db::connect(&db_url, replydesk::config::SqliteSync::Full)
+        .await
+        .unwrap();
     let stored: HashSet<String> = sqlx::query_scalar::<_, String>("SELECT provider_id FROM events")
         .fetch_all(db.reader())
         .await
@@ -87,6 +103,15 @@ async fn every_acknowledged_webhook_survives_sigkill() {
     child.kill().unwrap();
     child.wait().unwrap();
     let lost: Vec<&String> = acked.difference(&stored).collect();
-    assert!(lost.is_empty(), "{} acknowledged webhooks were lost, e.g. {:?}", lost.len(), lost.iter().take(3).collect::<Vec<_>>());
-    eprintln!("crash test: {} acknowledged before SIGKILL, {} stored after restart", acked.len(), stored.len());
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged webhooks were lost, e.g. {:?}",
+        lost.len(),
+        lost.iter().take(3).collect::<Vec<_>>()
+    );
+    eprintln!(
+        "crash test: {} acknowledged before SIGKILL, {} stored after restart",
+        acked.len(),
+        stored.len()
+    );
 }

@@ -87,24 +87,40 @@ pub struct PgDatabase {
 impl PgDatabase {
     pub async fn create() -> Option<PgDatabase> {
         let Ok(admin_url) = std::env::var("REPLYDESK_TEST_POSTGRES_URL") else {
-            skip("PostgreSQL half of this test", "REPLYDESK_TEST_POSTGRES_URL is not set");
+            skip(
+                "PostgreSQL half of this test",
+                "REPLYDESK_TEST_POSTGRES_URL is not set",
+            );
             return None;
         };
         let name = format!("replydesk_test_{}", uuid::Uuid::new_v4().simple());
         sqlx::any::install_default_drivers();
         let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
             .await
-            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at REPLYDESK_TEST_POSTGRES_URL: {e}"));
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+            .unwrap_or_else(|e| {
+                panic!("cannot reach PostgreSQL at REPLYDESK_TEST_POSTGRES_URL: {e}")
+            });
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         let url = replace_db_name(&admin_url, &name);
-        Some(PgDatabase { admin_url, name, url })
+        Some(PgDatabase {
+            admin_url,
+            name,
+            url,
+        })
     }
 }
 
 fn replace_db_name(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
     let mut out = format!("{}/{}", &base[..path_start], name);
     if let Some(q) = query {
         out.push('?');
@@ -119,10 +135,19 @@ impl Drop for PgDatabase {
         let name = self.name.clone();
         // Drop runs outside async; a short-lived runtime on its own thread drops the database.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async move {
-                if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                if let Ok(mut conn) =
+                    <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await
+                {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
                 }
             });
         })
@@ -236,10 +261,20 @@ impl TestApp {
     }
 
     pub async fn post_meta(&self, body: &str) -> Response {
-        self.post_meta_to("main", body.as_bytes(), Some(&meta::sign(META_SECRET, body.as_bytes()))).await
+        self.post_meta_to(
+            "main",
+            body.as_bytes(),
+            Some(&meta::sign(META_SECRET, body.as_bytes())),
+        )
+        .await
     }
 
-    pub async fn post_meta_to(&self, channel: &str, body: &[u8], signature: Option<&str>) -> Response {
+    pub async fn post_meta_to(
+        &self,
+        channel: &str,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Response {
         let mut req = self
             .client
             .post(self.url(&format!("/webhooks/meta/{channel}")))
@@ -253,7 +288,11 @@ impl TestApp {
 
     pub async fn post_twilio(&self, params: &[(String, String)]) -> Response {
         let sig = twilio::sign(TWILIO_TOKEN, TWILIO_URL, &params.to_vec());
-        self.post_twilio_raw(serde_urlencoded::to_string(params).unwrap().into_bytes(), Some(&sig)).await
+        self.post_twilio_raw(
+            serde_urlencoded::to_string(params).unwrap().into_bytes(),
+            Some(&sig),
+        )
+        .await
     }
 
     pub async fn post_twilio_raw(&self, body: Vec<u8>, signature: Option<&str>) -> Response {
@@ -269,7 +308,10 @@ impl TestApp {
     }
 
     pub async fn api_key(&self) -> String {
-        replydesk::auth::apikeys::create(self.db(), &format!("test-{}", uuid::Uuid::new_v4()), T0).await.unwrap().token
+        replydesk::auth::apikeys::create(self.db(), &format!("test-{}", uuid::Uuid::new_v4()), T0)
+            .await
+            .unwrap()
+            .token
     }
 
     pub async fn get_events(&self, key: &str, after: i64) -> Value {
@@ -302,7 +344,12 @@ impl TestApp {
 
     pub async fn count(&self, sql: &str) -> i64 {
         use sqlx::Row;
-        sqlx::query(sql).fetch_one(self.db().reader()).await.unwrap().try_get::<i64, _>(0).unwrap()
+        sqlx::query(sql)
+            .fetch_one(self.db().reader())
+            .await
+            .unwrap()
+            .try_get::<i64, _>(0)
+            .unwrap()
     }
 }
 
@@ -352,7 +399,13 @@ pub fn meta_text(wa_id: &str, id: &str, text: &str, ts: i64) -> String {
     )
 }
 
-pub fn meta_status(wa_id: &str, id: &str, status: &str, ts: i64, error_code: Option<i64>) -> String {
+pub fn meta_status(
+    wa_id: &str,
+    id: &str,
+    status: &str,
+    ts: i64,
+    error_code: Option<i64>,
+) -> String {
     let mut s = serde_json::json!({ "id": id, "status": status, "timestamp": ts.to_string(), "recipient_id": wa_id });
     if let Some(code) = error_code {
         s["errors"] = serde_json::json!([{ "code": code, "title": format!("error {code}") }]);
@@ -364,5 +417,95 @@ pub fn meta_status(wa_id: &str, id: &str, status: &str, ts: i64, error_code: Opt
 }
 
 pub fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
+impl TestApp {
+    /// Routes every waiting reply now, instead of waiting for the worker.
+    pub async fn route_now(&self) -> usize {
+        self.state.router.run_once().await.unwrap()
+    }
+
+    /// Delivers every due outbox row now.
+    pub async fn deliver_now(&self) -> usize {
+        self.state.outbox.run_once().await.unwrap()
+    }
+
+    pub async fn eligibility(&self, phone: &str, channel: &str, purpose: &str) -> Value {
+        let key = self.api_key().await;
+        let r = self
+            .client
+            .get(self.url("/api/v1/eligibility"))
+            .query(&[
+                ("contact", phone),
+                ("channel", channel),
+                ("purpose", purpose),
+            ])
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "eligibility answered {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    pub async fn allowed(&self, phone: &str, channel: &str, purpose: &str) -> bool {
+        self.eligibility(phone, channel, purpose).await["allowed"]
+            .as_bool()
+            .unwrap()
+    }
+
+    pub async fn register_outbound(&self, body: Value) -> reqwest::Response {
+        let key = self.api_key().await;
+        self.client
+            .post(self.url("/api/v1/outbound"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// A tiny HTTP receiver for fallback notices: answers 503 until told to
+/// accept, and keeps what it accepted.
+pub struct Receiver {
+    pub url: String,
+    pub accept: Arc<std::sync::atomic::AtomicBool>,
+    pub received: Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        use axum::http::StatusCode;
+        use std::sync::atomic::Ordering;
+        let accept = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (a, r) = (accept.clone(), received.clone());
+        let app = axum::Router::new().route(
+            "/fallback",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let (a, r) = (a.clone(), r.clone());
+                async move {
+                    if a.load(Ordering::SeqCst) {
+                        r.lock().unwrap().push((headers, body));
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/fallback", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver {
+            url,
+            accept,
+            received,
+        }
+    }
 }

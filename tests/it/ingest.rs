@@ -306,7 +306,10 @@ on_both_databases! {
 #[test]
 fn twilio_signature_vectors_from_twilio_verify() {
     let Some(shared) = shared() else {
-        skip("Twilio signature vectors", "../shared is not beside the repository");
+        skip(
+            "Twilio signature vectors",
+            "../shared is not beside the repository",
+        );
         return;
     };
     let file = shared.join("conformance/webhooks/twilio/twilio-python__signature_vectors.json");
@@ -321,14 +324,39 @@ fn twilio_signature_vectors_from_twilio_verify() {
         let (body, is_form) = if let Some(body) = vector.get("body").and_then(Value::as_str) {
             (body.as_bytes().to_vec(), false)
         } else {
-            let pairs: Vec<(String, String)> = if let Some(list) = vector.get("params_list").and_then(Value::as_array) {
-                list.iter().map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string())).collect()
+            let pairs: Vec<(String, String)> = if let Some(list) =
+                vector.get("params_list").and_then(Value::as_array)
+            {
+                list.iter()
+                    .map(|p| {
+                        (
+                            p[0].as_str().unwrap().to_string(),
+                            p[1].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect()
             } else {
-                vector["params"].as_object().map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()).unwrap_or_default()
+                vector["params"]
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default()
             };
-            (serde_urlencoded::to_string(&pairs).unwrap().into_bytes(), true)
+            (
+                serde_urlencoded::to_string(&pairs).unwrap().into_bytes(),
+                true,
+            )
         };
-        let got = replydesk::ingest::twilio::verify_signature(token, url, &body, is_form, Some(signature));
+        let got = replydesk::ingest::twilio::verify_signature(
+            token,
+            url,
+            &body,
+            is_form,
+            Some(signature),
+        );
         assert_eq!(got, expect_valid, "vector {name}");
         checked += 1;
     }

@@ -1,0 +1,743 @@
+//! The routing worker.
+
+use serde_json::{Value, json};
+use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::combined;
+use super::table::{AgentLoad, RouteInput, next_agent, route};
+use crate::clock::{Millis, SharedClock};
+use crate::config::{Config, parse_duration_ms};
+use crate::model::Category;
+use crate::store::{Backend, Db, StoreResult, placeholders};
+
+/// A reply waiting to be routed.
+#[derive(Debug, Clone)]
+struct Reply {
+    id: i64,
+    contact_id: String,
+    channel: String,
+    occurred_at: Millis,
+    category: Category,
+    lang: Option<String>,
+    body: Option<String>,
+    msg_type: Option<String>,
+    context_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Conversation {
+    id: String,
+    contact_id: String,
+    channel: String,
+    status: String,
+    category: Category,
+    team: Option<String>,
+    assignee: Option<String>,
+    journey: Option<String>,
+    outbound_id: Option<String>,
+    lang: Option<String>,
+    last_text: Option<String>,
+    message_count: i64,
+    opened_at: Millis,
+    last_inbound_at: Millis,
+    resolved_at: Option<Millis>,
+    resolution: Option<String>,
+    is_new: bool,
+    dirty: bool,
+}
+
+struct LogRow {
+    conversation_id: String,
+    kind: &'static str,
+    detail: Value,
+}
+
+#[derive(Debug, Clone)]
+struct Sent {
+    message_id: String,
+    contact_id: String,
+    journey: Option<String>,
+    sent_at: Millis,
+}
+
+/// The routing worker: reads unrouted replies, writes conversations.
+#[derive(Clone, Debug)]
+pub struct Router {
+    db: Db,
+    clock: SharedClock,
+    config: Arc<Config>,
+    wake: Arc<Notify>,
+    reopen_ms: Millis,
+    attribution_ms: Millis,
+}
+
+const BATCH: i64 = 500;
+
+impl Router {
+    pub fn new(db: Db, clock: SharedClock, config: Arc<Config>) -> Router {
+        // Validated at start-up; the fallbacks only guard against a config built by hand.
+        let reopen_ms = parse_duration_ms(&config.routing.reopen_window).unwrap_or(72 * 3_600_000);
+        let attribution_ms =
+            parse_duration_ms(&config.routing.attribution_window).unwrap_or(72 * 3_600_000);
+        Router {
+            db,
+            clock,
+            config,
+            wake: Arc::new(Notify::new()),
+            reopen_ms,
+            attribution_ms,
+        }
+    }
+
+    /// Wakes the worker; called by ingest after each commit.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Routes every waiting reply; returns how many were routed.
+    pub async fn run_once(&self) -> StoreResult<usize> {
+        let mut total = 0;
+        loop {
+            let n = self.route_batch().await?;
+            total += n;
+            if n < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Runs until `stop`, on every wake-up and at least every `tick`.
+    pub async fn run(self, stop: CancellationToken, tick: Duration) {
+        loop {
+            if let Err(error) = self.run_once().await {
+                tracing::error!(%error, "router could not route replies; they stay waiting and will be retried");
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.wake.notified() => {},
+                () = tokio::time::sleep(tick) => {},
+            }
+        }
+    }
+
+    async fn route_batch(&self) -> StoreResult<usize> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.writer().begin().await?;
+        let replies = claim(&mut tx, self.db.backend()).await?;
+        if replies.is_empty() {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        let canonical = canonical_contacts(&mut tx, &replies).await?;
+        let sent = self.outbound_for(&mut tx, &replies, &canonical).await?;
+        let mut work = Work::new(self, now);
+        work.conversations = self.conversations_for(&mut tx, &canonical, now).await?;
+        for reply in &replies {
+            let contact = canonical
+                .get(&reply.contact_id)
+                .cloned()
+                .unwrap_or_else(|| reply.contact_id.clone());
+            let attributed = attribute(reply, &contact, &sent, self.attribution_ms);
+            work.apply(&mut tx, reply, contact, attributed).await?;
+        }
+        work.write(&mut tx).await?;
+        tx.commit().await?;
+        metrics::counter!("replydesk_replies_routed_total").increment(replies.len() as u64);
+        Ok(replies.len())
+    }
+
+    /// Registered outbound messages the batch's replies may answer.
+    async fn outbound_for(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        replies: &[Reply],
+        canonical: &HashMap<String, String>,
+    ) -> StoreResult<Vec<Sent>> {
+        let mut contacts: Vec<&str> = replies.iter().map(|r| r.contact_id.as_str()).collect();
+        contacts.extend(canonical.values().map(String::as_str));
+        contacts.sort_unstable();
+        contacts.dedup();
+        let quoted: Vec<&str> = replies
+            .iter()
+            .filter_map(|r| r.context_id.as_deref())
+            .collect();
+        let earliest =
+            replies.iter().map(|r| r.occurred_at).min().unwrap_or(0) - self.attribution_ms;
+        let mut sql = format!(
+            "SELECT message_id, contact_id, journey, sent_at FROM outbound_messages \
+             WHERE (contact_id IN ({}) AND sent_at >= ${})",
+            placeholders(1, contacts.len()),
+            contacts.len() + 1
+        );
+        if !quoted.is_empty() {
+            sql.push_str(&format!(
+                " OR message_id IN ({})",
+                placeholders(contacts.len() + 2, quoted.len())
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for c in &contacts {
+            q = q.bind(*c);
+        }
+        q = q.bind(earliest);
+        for m in &quoted {
+            q = q.bind(*m);
+        }
+        let rows = q.fetch_all(&mut **tx).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Sent {
+                    message_id: r.try_get(0)?,
+                    contact_id: r.try_get(1)?,
+                    journey: r.try_get(2)?,
+                    sent_at: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Open conversations, and recently finished ones that a reply may reopen.
+    async fn conversations_for(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        canonical: &HashMap<String, String>,
+        now: Millis,
+    ) -> StoreResult<HashMap<(String, String), Conversation>> {
+        let mut contacts: Vec<&str> = canonical.values().map(String::as_str).collect();
+        contacts.sort_unstable();
+        contacts.dedup();
+        let sql = format!(
+            "SELECT id, contact_id, channel, status, category, team, assignee, journey, outbound_id, lang, last_text, \
+                    message_count, opened_at, last_inbound_at, resolved_at, resolution \
+             FROM conversations WHERE contact_id IN ({}) AND (status = 'open' OR updated_at >= ${}) \
+             ORDER BY opened_at",
+            placeholders(1, contacts.len()),
+            contacts.len() + 1
+        );
+        let mut q = sqlx::query(&sql);
+        for c in &contacts {
+            q = q.bind(*c);
+        }
+        let rows = q.bind(now - self.reopen_ms).fetch_all(&mut **tx).await?;
+        let mut out: HashMap<(String, String), Conversation> = HashMap::new();
+        for r in rows {
+            let category: String = r.try_get("category")?;
+            let c = Conversation {
+                id: r.try_get("id")?,
+                contact_id: r.try_get("contact_id")?,
+                channel: r.try_get("channel")?,
+                status: r.try_get("status")?,
+                category: Category::parse(&category).unwrap_or(Category::Service),
+                team: r.try_get("team")?,
+                assignee: r.try_get("assignee")?,
+                journey: r.try_get("journey")?,
+                outbound_id: r.try_get("outbound_id")?,
+                lang: r.try_get("lang")?,
+                last_text: r.try_get("last_text")?,
+                message_count: r.try_get("message_count")?,
+                opened_at: r.try_get("opened_at")?,
+                last_inbound_at: r.try_get("last_inbound_at")?,
+                resolved_at: r.try_get("resolved_at")?,
+                resolution: r.try_get("resolution")?,
+                is_new: false,
+                dirty: false,
+            };
+            // An open conversation wins over a finished one; else the latest.
+            let key = (c.contact_id.clone(), c.channel.clone());
+            let keep_existing = out
+                .get(&key)
+                .is_some_and(|old| old.status == "open" && c.status != "open");
+            if !keep_existing {
+                out.insert(key, c);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Takes the oldest unrouted replies. On PostgreSQL the rows are locked and
+/// skipped by other instances; on SQLite the single writer is the lock.
+async fn claim(tx: &mut Transaction<'static, Any>, backend: Backend) -> StoreResult<Vec<Reply>> {
+    let lock = match backend {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "SELECT id, contact_id, channel, occurred_at, category, lang, body, msg_type, context_id \
+         FROM events WHERE routed_at IS NULL ORDER BY id LIMIT {BATCH} {lock}"
+    );
+    let rows = sqlx::query(&sql).fetch_all(&mut **tx).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let category: Option<String> = r.try_get("category")?;
+        out.push(Reply {
+            id: r.try_get("id")?,
+            contact_id: r
+                .try_get::<Option<String>, _>("contact_id")?
+                .unwrap_or_default(),
+            channel: r.try_get("channel")?,
+            occurred_at: r.try_get("occurred_at")?,
+            category: category
+                .as_deref()
+                .and_then(Category::parse)
+                .unwrap_or(Category::Service),
+            lang: r.try_get("lang")?,
+            body: r.try_get("body")?,
+            msg_type: r.try_get("msg_type")?,
+            context_id: r.try_get("context_id")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Maps each contact known only by its WhatsApp user id to the contact with
+/// a phone number that shares it, so both thread into one conversation.
+async fn canonical_contacts(
+    tx: &mut Transaction<'static, Any>,
+    replies: &[Reply],
+) -> StoreResult<HashMap<String, String>> {
+    let mut ids: Vec<&str> = replies.iter().map(|r| r.contact_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let sql = format!(
+        "SELECT c.id, p.id FROM contacts c LEFT JOIN contacts p \
+           ON p.wa_user_id = c.wa_user_id AND p.phone IS NOT NULL AND c.phone IS NULL \
+         WHERE c.id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for id in &ids {
+        q = q.bind(*id);
+    }
+    let mut out: HashMap<String, String> = ids
+        .iter()
+        .map(|i| ((*i).to_string(), (*i).to_string()))
+        .collect();
+    for r in q.fetch_all(&mut **tx).await? {
+        let id: String = r.try_get(0)?;
+        if let Some(phone_contact) = r.try_get::<Option<String>, _>(1)? {
+            out.insert(id, phone_contact);
+        }
+    }
+    Ok(out)
+}
+
+/// The registered message a reply answers: the one it quotes, else the
+/// latest one sent to the contact within the window before it.
+fn attribute<'a>(
+    reply: &Reply,
+    contact: &str,
+    sent: &'a [Sent],
+    window: Millis,
+) -> Option<&'a Sent> {
+    if let Some(quoted) = reply
+        .context_id
+        .as_deref()
+        .and_then(|c| sent.iter().find(|s| s.message_id == c))
+    {
+        return Some(quoted);
+    }
+    sent.iter()
+        .filter(|s| {
+            (s.contact_id == contact || s.contact_id == reply.contact_id)
+                && s.sent_at <= reply.occurred_at
+                && reply.occurred_at - s.sent_at <= window
+        })
+        .max_by_key(|s| s.sent_at)
+}
+
+fn first_line(text: Option<&str>, msg_type: Option<&str>) -> Option<String> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => Some(
+            t.lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect(),
+        ),
+        None => msg_type.map(|t| format!("[{t}]")),
+    }
+}
+
+/// One batch's changes, applied in memory and written at the end.
+struct Work<'r> {
+    router: &'r Router,
+    now: Millis,
+    conversations: HashMap<(String, String), Conversation>,
+    logs: Vec<LogRow>,
+    /// (event id, conversation id, outbound id)
+    events: Vec<(i64, String, Option<String>)>,
+    loads: HashMap<String, (Vec<AgentLoad>, Option<String>)>,
+}
+
+impl<'r> Work<'r> {
+    fn new(router: &'r Router, now: Millis) -> Work<'r> {
+        Work {
+            router,
+            now,
+            conversations: HashMap::new(),
+            logs: Vec::new(),
+            events: Vec::new(),
+            loads: HashMap::new(),
+        }
+    }
+
+    fn log(&mut self, conversation_id: &str, kind: &'static str, detail: Value) {
+        self.logs.push(LogRow {
+            conversation_id: conversation_id.to_string(),
+            kind,
+            detail,
+        });
+    }
+
+    async fn apply(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        reply: &Reply,
+        contact: String,
+        sent: Option<&Sent>,
+    ) -> StoreResult<()> {
+        let key = (contact.clone(), reply.channel.clone());
+        let existing = self.conversations.get(&key).map(|c| c.status.clone());
+        let category = reply.category;
+        let conversation_id = match existing.as_deref() {
+            Some("open") => self.thread(&key, reply),
+            Some(_) if !matches!(category, Category::Noise | Category::OptOut) => {
+                let id = self.thread(&key, reply);
+                self.reopen(tx, &key, reply).await?;
+                id
+            }
+            Some(_) => self.thread(&key, reply),
+            None => self.open(tx, key.clone(), reply, sent).await?,
+        };
+        if category == Category::OptOut {
+            self.system_handles_opt_out(&key);
+        }
+        self.events.push((
+            reply.id,
+            conversation_id,
+            sent.map(|s| s.message_id.clone()),
+        ));
+        Ok(())
+    }
+
+    /// Adds the reply to the conversation; returns its id.
+    fn thread(&mut self, key: &(String, String), reply: &Reply) -> String {
+        let Some(c) = self.conversations.get_mut(key) else {
+            return String::new();
+        };
+        let before = c.category;
+        c.category = combined(c.category, reply.category);
+        c.message_count += 1;
+        c.last_inbound_at = c.last_inbound_at.max(reply.occurred_at);
+        c.last_text =
+            first_line(reply.body.as_deref(), reply.msg_type.as_deref()).or(c.last_text.take());
+        c.lang = reply.lang.clone().or(c.lang.take());
+        c.dirty = true;
+        let (id, after) = (c.id.clone(), c.category);
+        if before != after {
+            self.log(
+                &id,
+                "recategorized",
+                json!({ "from": before, "to": after, "event": reply.id }),
+            );
+        }
+        id
+    }
+
+    async fn reopen(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        key: &(String, String),
+        reply: &Reply,
+    ) -> StoreResult<()> {
+        let Some(c) = self.conversations.get_mut(key) else {
+            return Ok(());
+        };
+        let was = c.status.clone();
+        c.status = "open".into();
+        c.category = reply.category;
+        c.resolved_at = None;
+        c.resolution = None;
+        let id = c.id.clone();
+        let needs_team = c.team.is_none();
+        self.log(&id, "reopened", json!({ "was": was, "reason": "a new reply arrived within the reopen window", "event": reply.id }));
+        if needs_team {
+            self.route_and_assign(tx, key, reply).await?;
+        }
+        Ok(())
+    }
+
+    async fn open(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        key: (String, String),
+        reply: &Reply,
+        sent: Option<&Sent>,
+    ) -> StoreResult<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let quiet = matches!(reply.category, Category::Noise | Category::OptOut);
+        let c = Conversation {
+            id: id.clone(),
+            contact_id: key.0.clone(),
+            channel: key.1.clone(),
+            status: if quiet {
+                "closed".into()
+            } else {
+                "open".into()
+            },
+            category: reply.category,
+            team: None,
+            assignee: None,
+            journey: sent.and_then(|s| s.journey.clone()),
+            outbound_id: sent.map(|s| s.message_id.clone()),
+            lang: reply.lang.clone(),
+            last_text: first_line(reply.body.as_deref(), reply.msg_type.as_deref()),
+            message_count: 1,
+            opened_at: reply.occurred_at,
+            last_inbound_at: reply.occurred_at,
+            resolved_at: quiet.then_some(self.now),
+            resolution: (reply.category == Category::Noise).then(|| "noise".to_string()),
+            is_new: true,
+            dirty: true,
+        };
+        self.conversations.insert(key.clone(), c);
+        self.log(&id, "opened", json!({ "event": reply.id, "category": reply.category, "journey": sent.and_then(|s| s.journey.clone()) }));
+        if reply.category == Category::Noise {
+            self.log(
+                &id,
+                "auto_closed",
+                json!({ "reason": "noise closes itself; reopen it if it needs a person" }),
+            );
+        } else if reply.category != Category::OptOut {
+            self.route_and_assign(tx, &key, reply).await?;
+        }
+        Ok(id)
+    }
+
+    /// Opt-outs are applied by the preferences ledger at ingest; the
+    /// conversation is closed by the system and the fact logged.
+    fn system_handles_opt_out(&mut self, key: &(String, String)) {
+        let now = self.now;
+        let Some(c) = self.conversations.get_mut(key) else {
+            return;
+        };
+        if c.status == "closed" && c.resolution.as_deref() == Some("opted_out") {
+            return;
+        }
+        c.status = "closed".into();
+        c.resolution = Some("opted_out".into());
+        c.resolved_at = Some(now);
+        c.dirty = true;
+        let id = c.id.clone();
+        self.log(&id, "system_handled", json!({ "reason": "the customer opted out; suppression was applied when the reply arrived" }));
+    }
+
+    async fn route_and_assign(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        key: &(String, String),
+        reply: &Reply,
+    ) -> StoreResult<()> {
+        let config = self.router.config.clone();
+        let Some(c) = self.conversations.get(key) else {
+            return Ok(());
+        };
+        let decision = route(
+            &config,
+            RouteInput {
+                category: c.category,
+                channel: &c.channel,
+                lang: reply.lang.as_deref(),
+                journey: c.journey.as_deref(),
+            },
+        );
+        let id = c.id.clone();
+        self.log(
+            &id,
+            "routed",
+            json!({ "team": decision.team, "reason": decision.reason }),
+        );
+        if decision.team.is_none() {
+            metrics::counter!("replydesk_replies_unrouted_total").increment(1);
+        }
+        let assignee = match decision.team.as_deref().and_then(|t| config.team(t)) {
+            Some(team) => {
+                let team = team.clone();
+                self.ensure_loads(tx, &team.name).await?;
+                let (loads, last) = self.loads.get(&team.name).cloned().unwrap_or_default();
+                let pick = next_agent(&team, &loads, last.as_deref());
+                if let Some(agent) = &pick {
+                    if let Some((loads, last)) = self.loads.get_mut(&team.name) {
+                        match loads.iter_mut().find(|l| &l.email == agent) {
+                            Some(l) => l.open += 1,
+                            None => loads.push(AgentLoad {
+                                email: agent.clone(),
+                                open: 1,
+                                away: false,
+                            }),
+                        }
+                        *last = Some(agent.clone());
+                    }
+                    self.log(&id, "assigned", json!({ "to": agent, "by": "round_robin" }));
+                } else if team.assignment == crate::config::Assignment::RoundRobin {
+                    self.log(&id, "unassigned", json!({ "reason": "every agent is away or at capacity; waiting in the team queue" }));
+                }
+                pick
+            }
+            None => None,
+        };
+        if let Some(c) = self.conversations.get_mut(key) {
+            c.team = decision.team;
+            c.assignee = assignee;
+            c.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Loads the team's agents' open counts, away flags and round-robin cursor once per batch.
+    async fn ensure_loads(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        team: &str,
+    ) -> StoreResult<()> {
+        if self.loads.contains_key(team) {
+            return Ok(());
+        }
+        let mut loads: Vec<AgentLoad> = Vec::new();
+        let rows = sqlx::query(
+            "SELECT assignee, COUNT(*) FROM conversations WHERE team = $1 AND status = 'open' AND assignee IS NOT NULL GROUP BY assignee",
+        )
+        .bind(team)
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in rows {
+            let open: i64 = r.try_get(1)?;
+            loads.push(AgentLoad {
+                email: r.try_get(0)?,
+                open: u32::try_from(open).unwrap_or(u32::MAX),
+                away: false,
+            });
+        }
+        let away: Vec<String> =
+            sqlx::query_scalar("SELECT email FROM agent_presence WHERE away = 1")
+                .fetch_all(&mut **tx)
+                .await?;
+        for email in away {
+            match loads.iter_mut().find(|l| l.email == email) {
+                Some(l) => l.away = true,
+                None => loads.push(AgentLoad {
+                    email,
+                    open: 0,
+                    away: true,
+                }),
+            }
+        }
+        let last: Option<String> =
+            sqlx::query_scalar("SELECT last_assignee FROM team_cursor WHERE team = $1")
+                .bind(team)
+                .fetch_optional(&mut **tx)
+                .await?
+                .flatten();
+        self.loads.insert(team.to_string(), (loads, last));
+        Ok(())
+    }
+
+    async fn write(self, tx: &mut Transaction<'static, Any>) -> StoreResult<()> {
+        let now = self.now;
+        for c in self.conversations.values().filter(|c| c.dirty) {
+            write_conversation(tx, c, now).await?;
+        }
+        for log in &self.logs {
+            sqlx::query("INSERT INTO conversation_log (id, conversation_id, at, actor, kind, detail) VALUES ($1, $2, $3, 'system', $4, $5)")
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(&log.conversation_id)
+                .bind(now)
+                .bind(log.kind)
+                .bind(log.detail.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
+        for (team, (_, last)) in &self.loads {
+            if let Some(last) = last {
+                sqlx::query("INSERT INTO team_cursor (team, last_assignee) VALUES ($1, $2) ON CONFLICT (team) DO UPDATE SET last_assignee = excluded.last_assignee")
+                    .bind(team).bind(last).execute(&mut **tx).await?;
+            }
+        }
+        mark_routed(tx, &self.events, now).await
+    }
+}
+
+async fn write_conversation(
+    tx: &mut Transaction<'static, Any>,
+    c: &Conversation,
+    now: Millis,
+) -> StoreResult<()> {
+    let sql = if c.is_new {
+        "INSERT INTO conversations (id, contact_id, channel, status, category, team, assignee, journey, outbound_id, lang, \
+           last_text, message_count, opened_at, last_inbound_at, resolved_at, resolution, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    } else {
+        "UPDATE conversations SET contact_id = $2, channel = $3, status = $4, category = $5, team = $6, assignee = $7, \
+           journey = $8, outbound_id = $9, lang = $10, last_text = $11, message_count = $12, opened_at = $13, \
+           last_inbound_at = $14, resolved_at = $15, resolution = $16, updated_at = $17 WHERE id = $1"
+    };
+    sqlx::query(sql)
+        .bind(&c.id)
+        .bind(&c.contact_id)
+        .bind(&c.channel)
+        .bind(&c.status)
+        .bind(c.category.as_str())
+        .bind(&c.team)
+        .bind(&c.assignee)
+        .bind(&c.journey)
+        .bind(&c.outbound_id)
+        .bind(&c.lang)
+        .bind(&c.last_text)
+        .bind(c.message_count)
+        .bind(c.opened_at)
+        .bind(c.last_inbound_at)
+        .bind(c.resolved_at)
+        .bind(&c.resolution)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Marks the batch routed, grouped so a batch costs a few statements.
+async fn mark_routed(
+    tx: &mut Transaction<'static, Any>,
+    events: &[(i64, String, Option<String>)],
+    now: Millis,
+) -> StoreResult<()> {
+    let mut groups: HashMap<(&str, Option<&str>), Vec<i64>> = HashMap::new();
+    for (id, conversation, outbound) in events {
+        groups
+            .entry((conversation.as_str(), outbound.as_deref()))
+            .or_default()
+            .push(*id);
+    }
+    for ((conversation, outbound), ids) in groups {
+        let sql = format!(
+            "UPDATE events SET routed_at = $1, conversation_id = $2, outbound_id = $3 WHERE id IN ({})",
+            placeholders(4, ids.len())
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(now)
+            .bind(conversation)
+            .bind(outbound);
+        for id in ids {
+            q = q.bind(id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
