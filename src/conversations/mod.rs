@@ -1,0 +1,93 @@
+//! Conversations as people work them: the queue (what is waiting, for whom,
+//! in SLA order), one conversation with its contact's whole timeline, and the
+//! actions agents take. Every action is written to the conversation log with
+//! who and when. Visibility is decided here, once: admins see everything,
+//! everyone else their teams' conversations.
+
+mod actions;
+mod queue;
+mod timeline;
+
+pub use actions::{Action, ActionError, Outcome, ResponseKind, apply};
+pub use queue::{Counts, QueueFilter, QueuePage, QueueRow, Tab, list};
+pub use timeline::{Item, ItemKind, timeline};
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::auth::users::User;
+use crate::clock::Millis;
+use crate::model::Category;
+use crate::store::{Db, StoreResult};
+
+/// One conversation's header.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conversation {
+    pub id: String,
+    pub contact_id: String,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub contact_email: Option<String>,
+    pub wa_user_id: Option<String>,
+    pub channel: String,
+    pub status: String,
+    pub category: Category,
+    pub team: Option<String>,
+    pub assignee: Option<String>,
+    pub journey: Option<String>,
+    pub lang: Option<String>,
+    pub last_text: Option<String>,
+    pub message_count: i64,
+    pub opened_at: Millis,
+    pub last_inbound_at: Millis,
+    pub first_response_at: Option<Millis>,
+    pub resolved_at: Option<Millis>,
+    pub resolution: Option<String>,
+    pub due_at: Option<Millis>,
+}
+
+/// Loads a conversation if `user` may see it. `None` for both "no such
+/// conversation" and "not yours": a page must not reveal which.
+pub async fn get(db: &Db, user: &User, id: &str) -> StoreResult<Option<Conversation>> {
+    let row = sqlx::query(
+        "SELECT c.id, c.contact_id, k.name, k.phone, k.email, k.wa_user_id, c.channel, c.status, c.category, c.team, \
+                c.assignee, c.journey, c.lang, c.last_text, c.message_count, c.opened_at, c.last_inbound_at, \
+                c.first_response_at, c.resolved_at, c.resolution, c.due_at \
+         FROM conversations c LEFT JOIN contacts k ON k.id = c.contact_id WHERE c.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db.reader())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let category: String = r.try_get("category")?;
+    let c = Conversation {
+        id: r.try_get("id")?,
+        contact_id: r.try_get("contact_id")?,
+        contact_name: r.try_get("name")?,
+        contact_phone: r.try_get("phone")?,
+        contact_email: r.try_get("email")?,
+        wa_user_id: r.try_get("wa_user_id")?,
+        channel: r.try_get("channel")?,
+        status: r.try_get("status")?,
+        category: Category::parse(&category).unwrap_or(Category::Service),
+        team: r.try_get("team")?,
+        assignee: r.try_get("assignee")?,
+        journey: r.try_get("journey")?,
+        lang: r.try_get("lang")?,
+        last_text: r.try_get("last_text")?,
+        message_count: r.try_get("message_count")?,
+        opened_at: r.try_get("opened_at")?,
+        last_inbound_at: r.try_get("last_inbound_at")?,
+        first_response_at: r.try_get("first_response_at")?,
+        resolved_at: r.try_get("resolved_at")?,
+        resolution: r.try_get("resolution")?,
+        due_at: r.try_get("due_at")?,
+    };
+    Ok(may_see(user, &c).then_some(c))
+}
+
+/// Admins see every conversation; agents and leads those of their teams
+/// and those assigned to them.
+pub fn may_see(user: &User, c: &Conversation) -> bool {
+    user.sees_team(c.team.as_deref()) || c.assignee.as_deref() == Some(user.email.as_str())
+}

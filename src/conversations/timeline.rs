@@ -1,0 +1,220 @@
+//! A contact's whole timeline: messages both ways, delivery statuses and
+//! errors, classifications with the words that decided them, preference
+//! changes, and everything people and the system did to their conversations.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::clock::Millis;
+use crate::preferences;
+use crate::store::{Db, StoreResult, placeholders};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    Inbound,
+    Outbound,
+    Status,
+    Preference,
+    Log,
+}
+
+/// One line of the timeline, ready to show.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub at: Millis,
+    pub kind: ItemKind,
+    pub event_id: Option<i64>,
+    pub conversation_id: Option<String>,
+    /// Message type, status name, log kind or preference effect.
+    pub what: String,
+    pub text: Option<String>,
+    /// The text split around the words the rule matched.
+    pub highlight: Option<(String, String, String)>,
+    pub category: Option<String>,
+    pub rule: Option<String>,
+    pub lang: Option<String>,
+    pub error: Option<String>,
+    pub actor: Option<String>,
+    /// Extra facts as label/value pairs (media links, evidence, reasons).
+    pub facts: Vec<(String, String)>,
+}
+
+const LIMIT: i64 = 500;
+
+/// The newest `LIMIT` items of each source for the contact (and records of
+/// the same person), oldest first.
+pub async fn timeline(db: &Db, contact_id: &str) -> StoreResult<Vec<Item>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM contacts WHERE id = $1 OR (wa_user_id IS NOT NULL AND wa_user_id = (SELECT wa_user_id FROM contacts WHERE id = $1))",
+    )
+    .bind(contact_id)
+    .fetch_all(db.reader())
+    .await?;
+    let ids = if ids.is_empty() { vec![contact_id.to_string()] } else { ids };
+    let mut items = events(db, &ids).await?;
+    items.extend(logs(db, &ids).await?);
+    for e in preferences::history(db, contact_id).await? {
+        let mut facts = vec![("signal".to_string(), e.signal.clone()), ("source".to_string(), e.source.clone())];
+        for (label, value) in [("message", &e.evidence_message_id), ("status", &e.evidence_status), ("code", &e.evidence_code), ("reason", &e.reason)] {
+            if let Some(v) = value {
+                facts.push((label.to_string(), v.clone()));
+            }
+        }
+        items.push(Item {
+            at: e.occurred_at,
+            kind: ItemKind::Preference,
+            event_id: None,
+            conversation_id: None,
+            what: format!("{} {} ({})", e.effect.as_str().replace('_', " "), e.channel, e.purpose),
+            text: None,
+            highlight: None,
+            category: None,
+            rule: None,
+            lang: None,
+            error: None,
+            actor: e.actor.clone(),
+            facts,
+        });
+    }
+    items.sort_by(|a, b| a.at.cmp(&b.at).then(a.event_id.cmp(&b.event_id)));
+    Ok(items)
+}
+
+fn split_highlight(text: &str, start: Option<i64>, end: Option<i64>) -> Option<(String, String, String)> {
+    let (s, e) = (usize::try_from(start?).ok()?, usize::try_from(end?).ok()?);
+    Some((text.get(..s)?.to_string(), text.get(s..e)?.to_string(), text.get(e..)?.to_string()))
+}
+
+async fn events(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
+    let sql = format!(
+        "SELECT id, kind, direction, occurred_at, msg_type, body, payload, title, status, error_code, error_title, detail, \
+                category, rule_id, match_start, match_end, lang, conversation_id \
+         FROM events WHERE contact_id IN ({}) ORDER BY occurred_at DESC, id DESC LIMIT {LIMIT}",
+        placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    let mut out = Vec::new();
+    for r in q.fetch_all(db.reader()).await? {
+        let kind: String = r.try_get("kind")?;
+        let direction: Option<String> = r.try_get("direction")?;
+        let body: Option<String> = r.try_get("body")?;
+        let status: Option<String> = r.try_get("status")?;
+        let msg_type: Option<String> = r.try_get("msg_type")?;
+        let code: Option<String> = r.try_get("error_code")?;
+        let error_title: Option<String> = r.try_get("error_title")?;
+        let item_kind = match (kind.as_str(), direction.as_deref()) {
+            ("status", _) => ItemKind::Status,
+            (_, Some("out")) => ItemKind::Outbound,
+            _ => ItemKind::Inbound,
+        };
+        let highlight = body.as_deref().and_then(|b| split_highlight(b, r.try_get("match_start").ok().flatten(), r.try_get("match_end").ok().flatten()));
+        let mut facts = Vec::new();
+        if let Some(p) = r.try_get::<Option<String>, _>("payload")? {
+            facts.push(("payload".to_string(), p));
+        }
+        if let Some(d) = r.try_get::<Option<String>, _>("detail")?.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok()) {
+            facts.extend(media_facts(&d));
+        }
+        out.push(Item {
+            at: r.try_get("occurred_at")?,
+            kind: item_kind,
+            event_id: Some(r.try_get("id")?),
+            conversation_id: r.try_get("conversation_id")?,
+            what: match item_kind {
+                ItemKind::Status => status.unwrap_or_default(),
+                _ => msg_type.unwrap_or_else(|| kind.clone()),
+            },
+            text: body,
+            highlight,
+            category: r.try_get("category")?,
+            rule: r.try_get("rule_id")?,
+            lang: r.try_get("lang")?,
+            error: code.map(|c| match &error_title {
+                Some(t) => format!("{c}: {t}"),
+                None => c,
+            }),
+            actor: None,
+            facts,
+        });
+    }
+    Ok(out)
+}
+
+/// Media shown as links with their type; locations by name.
+fn media_facts(detail: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for kind in ["image", "audio", "video", "document", "sticker", "voice"] {
+        if let Some(m) = detail.get(kind) {
+            let label = m.get("mime_type").and_then(|v| v.as_str()).unwrap_or(kind);
+            let id = m.get("url").or_else(|| m.get("id")).and_then(|v| v.as_str()).unwrap_or_default();
+            out.push((format!("{kind} ({label})"), id.to_string()));
+        }
+    }
+    if let Some(list) = detail.get("media").and_then(|v| v.as_array()) {
+        for m in list {
+            let t = m.get("content_type").and_then(|v| v.as_str()).unwrap_or("media");
+            let url = m.get("url").and_then(|v| v.as_str()).unwrap_or_default();
+            out.push((format!("media ({t})"), url.to_string()));
+        }
+    }
+    if let Some(l) = detail.get("location") {
+        let text = ["name", "address", "label"].iter().find_map(|k| l.get(*k).and_then(|v| v.as_str())).unwrap_or("location");
+        out.push(("location".to_string(), text.to_string()));
+    }
+    out
+}
+
+async fn logs(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
+    let sql = format!(
+        "SELECT l.conversation_id, l.at, l.actor, l.kind, l.detail FROM conversation_log l \
+         JOIN conversations c ON c.id = l.conversation_id WHERE c.contact_id IN ({}) \
+         ORDER BY l.at DESC, l.id DESC LIMIT {LIMIT}",
+        placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    let mut out = Vec::new();
+    for r in q.fetch_all(db.reader()).await? {
+        let detail: Option<String> = r.try_get("detail")?;
+        let detail: serde_json::Value = detail.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default();
+        let mut facts = Vec::new();
+        let mut text = None;
+        if let Some(map) = detail.as_object() {
+            for (k, v) in map {
+                let value = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => continue,
+                    other => other.to_string(),
+                };
+                if k == "text" {
+                    text = Some(value);
+                } else {
+                    facts.push((k.clone(), value));
+                }
+            }
+        }
+        let kind: String = r.try_get("kind")?;
+        out.push(Item {
+            at: r.try_get("at")?,
+            kind: ItemKind::Log,
+            event_id: None,
+            conversation_id: r.try_get("conversation_id")?,
+            what: kind.replace('_', " "),
+            text,
+            highlight: None,
+            category: None,
+            rule: None,
+            lang: None,
+            error: None,
+            actor: r.try_get("actor")?,
+            facts,
+        });
+    }
+    Ok(out)
+}
