@@ -6,12 +6,25 @@
 //! It does not store anything and knows nothing of HTTP: classification is a
 //! pure function of (rules set, reply).
 //!
-//! PLACEHOLDER: a minimal engine so the rest of the desk compiles; the real
-//! engine replaces it.
+//! Submodules: `normalize` (the text folding rules and messages share),
+//! `rules` (the file format), `engine` (compiling and classifying), `live`
+//! (the active set and its reload), `cli` (command-line entry points) and
+//! `eval` (precision and recall on a labelled set).
 
 use crate::model::{Category, MessageKind, PrefChannel, Purpose};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
+
+pub mod cli;
+mod engine;
+pub mod eval;
+mod live;
+mod normalize;
+mod rules;
+
+pub use engine::RuleSet;
+pub use live::{LiveRules, WatchHandle};
+pub use normalize::normalize;
 
 /// The part of an inbound message that classification looks at.
 #[derive(Debug, Clone, Copy, Default)]
@@ -72,32 +85,3 @@ pub struct RulesError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
 pub struct RulesErrors(pub Vec<RulesError>);
-
-/// A compiled, tested rules set.
-#[derive(Debug)]
-pub struct RuleSet {
-    version: Arc<str>,
-    default: Category,
-}
-
-impl RuleSet {
-    pub fn load_dir(_dir: &Path) -> Result<RuleSet, RulesErrors> {
-        Ok(RuleSet { version: Arc::from("placeholder"), default: Category::Service })
-    }
-
-    pub fn version(&self) -> &str {
-        &self.version
-    }
-
-    pub fn classify(&self, _reply: &Reply<'_>) -> Classification {
-        Classification {
-            category: self.default,
-            rule_id: Arc::from("default"),
-            span: None,
-            matched: None,
-            lang: None,
-            rules_version: self.version.clone(),
-            action: None,
-        }
-    }
-}
