@@ -107,6 +107,7 @@ impl Normalized {
         } else if c == '?' {
             self.drop_trailing_apostrophe();
             if !self.text.ends_with('?') {
+                self.pending_space = true;
                 self.push_word_char('?', range);
                 self.pending_space = true;
             }
