@@ -12,14 +12,18 @@ fn manifest_path(relative: &str) -> PathBuf {
 }
 
 fn default_rules() -> RuleSet {
-    RuleSet::load_dir(&manifest_path("rules")).unwrap_or_else(|e| panic!("default rules do not load:\n{e}"))
+    RuleSet::load_dir(&manifest_path("rules"))
+        .unwrap_or_else(|e| panic!("default rules do not load:\n{e}"))
 }
 
 fn print_report(name: &str, report: &Report) {
     println!("\n== {name} ==\n{}", report.table());
     if std::env::var_os("REPLYDESK_SHOW_MISSES").is_some() {
         for m in &report.misses {
-            println!("  miss [{}] expected {} got {} ({}): {}", m.lang, m.expected, m.got, m.rule, m.text);
+            println!(
+                "  miss [{}] expected {} got {} ({}): {}",
+                m.lang, m.expected, m.got, m.rule, m.text
+            );
         }
     }
 }
@@ -28,21 +32,40 @@ fn print_report(name: &str, report: &Report) {
 fn default_rules_meet_the_targets_on_the_labelled_set() {
     let rules = default_rules();
     let rows = read_tsv(&manifest_path("tests/data/eval.tsv")).unwrap();
-    assert!(rows.len() >= 400, "the evaluation set has {} rows", rows.len());
+    assert!(
+        rows.len() >= 400,
+        "the evaluation set has {} rows",
+        rows.len()
+    );
     let report = evaluate(&rules, &rows);
     print_report("tests/data/eval.tsv", &report);
 
     let opt_out = report.score(Category::OptOut);
-    assert!(opt_out.recall() >= 0.99, "opt-out recall {:.3} < 0.99", opt_out.recall());
-    assert!(opt_out.precision() >= 0.97, "opt-out precision {:.3} < 0.97", opt_out.precision());
-    assert!(report.macro_f1() >= 0.85, "macro-F1 {:.3} < 0.85", report.macro_f1());
+    assert!(
+        opt_out.recall() >= 0.99,
+        "opt-out recall {:.3} < 0.99",
+        opt_out.recall()
+    );
+    assert!(
+        opt_out.precision() >= 0.97,
+        "opt-out precision {:.3} < 0.97",
+        opt_out.precision()
+    );
+    assert!(
+        report.macro_f1() >= 0.85,
+        "macro-F1 {:.3} < 0.85",
+        report.macro_f1()
+    );
 }
 
 #[test]
 fn default_rules_are_measured_on_the_real_replies() {
     let path = manifest_path("../shared/eval/replies-real.tsv");
     if !path.exists() {
-        let why = format!("{} does not exist (it lives outside the repository, in the shared folder)", path.display());
+        let why = format!(
+            "{} does not exist (it lives outside the repository, in the shared folder)",
+            path.display()
+        );
         assert!(
             std::env::var("REPLYDESK_REQUIRE_ALL").as_deref() != Ok("1"),
             "REPLYDESK_REQUIRE_ALL=1 but {why}"

@@ -404,8 +404,8 @@ impl Compiler {
             && def.patterns.is_empty()
             && def.payloads.is_empty());
         if !has_content
-            && kinds == 0
-            && langs == 0
+            && def.kinds.is_empty()
+            && def.lang.is_empty()
             && def.has_text.is_none()
             && def.no_words.is_none()
         {

@@ -113,6 +113,10 @@ pub struct Report {
     pub correct: usize,
     pub scores: Vec<(Category, Score)>,
     pub misses: Vec<Miss>,
+    /// Rows whose language was detected reliably, and of those, how many
+    /// agree with the row's `lang` column.
+    pub lang_detected: usize,
+    pub lang_correct: usize,
 }
 
 impl Report {
@@ -171,6 +175,11 @@ impl Report {
             accuracy,
             self.macro_f1()
         );
+        let _ = writeln!(
+            t,
+            "language detected reliably on {} rows, {} of them matching the lang column",
+            self.lang_detected, self.lang_correct
+        );
         t
     }
 }
@@ -183,6 +192,7 @@ pub fn evaluate(rules: &RuleSet, rows: &[LabelledRow]) -> Report {
         .collect();
     let mut misses = Vec::new();
     let mut correct = 0;
+    let (mut lang_detected, mut lang_correct) = (0, 0);
     for row in rows {
         let reply = Reply {
             kind: Some(MessageKind::Text),
@@ -191,6 +201,10 @@ pub fn evaluate(rules: &RuleSet, rows: &[LabelledRow]) -> Report {
             title: None,
         };
         let got = rules.classify(&reply);
+        if let Some(lang) = got.lang {
+            lang_detected += 1;
+            lang_correct += usize::from(lang == row.lang);
+        }
         for (category, score) in &mut scores {
             match (*category == row.label, *category == got.category) {
                 (true, true) => score.true_pos += 1,
@@ -216,5 +230,7 @@ pub fn evaluate(rules: &RuleSet, rows: &[LabelledRow]) -> Report {
         correct,
         scores,
         misses,
+        lang_detected,
+        lang_correct,
     }
 }
