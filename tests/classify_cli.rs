@@ -1,5 +1,8 @@
 //! What `replydesk rules check` and `replydesk classify` print.
 
+// Test code: a failed set-up should panic with its error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use replydesk::classify::RuleSet;
 use replydesk::classify::cli::{classify_lines, classify_one, rules_check};
 use std::path::{Path, PathBuf};

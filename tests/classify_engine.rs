@@ -2,6 +2,9 @@
 //! exceptions, first-match order, the default, and errors that name the file
 //! and line to fix.
 
+// Test code: a failed set-up should panic with its error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use replydesk::classify::{PrefEffect, Reply, RuleSet, RulesErrors};
 use replydesk::model::{Category, MessageKind, PrefChannel, Purpose};
 use std::path::Path;

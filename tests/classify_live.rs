@@ -1,6 +1,9 @@
 //! Live rules: a broken edit never replaces a working set, a good one is
 //! picked up, and the directory watcher reloads after an editor-style save.
 
+// Test code: a failed set-up should panic with its error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use replydesk::classify::{LiveRules, Reply};
 use replydesk::model::{Category, MessageKind};
 use std::path::Path;

@@ -2,6 +2,9 @@
 //! and F1 on our own labelled set (targets asserted) and on the shared set of
 //! real replies (reported only). Run with `--nocapture` to see the tables.
 
+// Test code: a failed set-up should panic with its error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use replydesk::classify::RuleSet;
 use replydesk::classify::eval::{Report, evaluate, read_tsv};
 use replydesk::model::Category;
