@@ -137,7 +137,11 @@ impl RuleSet {
 
     fn classify_with(&self, reply: &Reply<'_>, s: &mut Scratch) -> Classification {
         let kind = reply.kind.unwrap_or(MessageKind::Text);
-        let text = reply.text.or(reply.title).filter(|t| !t.trim().is_empty());
+        let non_blank = |t: &&str| !t.trim().is_empty();
+        let text = reply
+            .text
+            .filter(non_blank)
+            .or(reply.title.filter(non_blank));
         s.norm.fill(text.unwrap_or(""));
         s.hits.clear();
         s.hits.resize(self.rules.len(), 0);
@@ -417,11 +421,8 @@ impl Compiler {
             self.errors.push(file.error_at(def.id.span().start, reason));
         }
         if self.errors.len() > errors_before {
-            // Keep indexes aligned: a placeholder that never matches.
-            self.rules.push(Rule {
-                kinds: u32::MAX,
-                ..placeholder_rule()
-            });
+            // Keep indexes aligned; the set is rejected anyway.
+            self.rules.push(placeholder_rule());
             return;
         }
         self.rules.push(Rule {

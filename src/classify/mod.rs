@@ -61,7 +61,8 @@ pub struct Classification {
     pub category: Category,
     /// The id of the rule that matched, or `default` when none did.
     pub rule_id: Arc<str>,
-    /// Byte range in the text that the rule matched, when it matched text.
+    /// Byte range that the rule matched, when it matched text: in `text`,
+    /// or in `title` for a button or list reply without text.
     pub span: Option<(usize, usize)>,
     /// The matched words as they appear in the message.
     pub matched: Option<String>,
