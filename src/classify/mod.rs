@@ -6,14 +6,25 @@
 //! It does not store anything and knows nothing of HTTP: classification is a
 //! pure function of (rules set, reply).
 //!
-//! PLACEHOLDER: a minimal engine so the rest of the desk compiles; the real
-//! engine replaces it.
+//! Submodules: `normalize` (the text folding rules and messages share),
+//! `rules` (the file format), `engine` (compiling and classifying), `live`
+//! (the active set and its reload), `cli` (command-line entry points) and
+//! `eval` (precision and recall on a labelled set).
 
 use crate::model::{Category, MessageKind, PrefChannel, Purpose};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub mod cli;
+mod engine;
+pub mod eval;
+mod live;
+mod normalize;
+mod rules;
+
+pub use engine::RuleSet;
+pub use live::{LiveRules, WatchHandle};
+pub use normalize::normalize;
 
 /// The part of an inbound message that classification looks at.
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,7 +61,8 @@ pub struct Classification {
     pub category: Category,
     /// The id of the rule that matched, or `default` when none did.
     pub rule_id: Arc<str>,
-    /// Byte range in the text that the rule matched, when it matched text.
+    /// Byte range that the rule matched, when it matched text: in `text`,
+    /// or in `title` for a button or list reply without text.
     pub span: Option<(usize, usize)>,
     /// The matched words as they appear in the message.
     pub matched: Option<String>,
@@ -74,66 +86,3 @@ pub struct RulesError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
 pub struct RulesErrors(pub Vec<RulesError>);
-
-/// A compiled, tested rules set.
-#[derive(Debug)]
-pub struct RuleSet {
-    version: Arc<str>,
-    default: Category,
-}
-
-impl RuleSet {
-    pub fn load_dir(_dir: &Path) -> Result<RuleSet, RulesErrors> {
-        Ok(RuleSet {
-            version: Arc::from("placeholder"),
-            default: Category::Service,
-        })
-    }
-
-    pub fn version(&self) -> &str {
-        &self.version
-    }
-
-    pub fn classify(&self, _reply: &Reply<'_>) -> Classification {
-        Classification {
-            category: self.default,
-            rule_id: Arc::from("default"),
-            span: None,
-            matched: None,
-            lang: None,
-            rules_version: self.version.clone(),
-            action: None,
-        }
-    }
-}
-
-/// The active rules set, swapped atomically on reload.
-#[derive(Debug)]
-pub struct LiveRules {
-    dir: PathBuf,
-    current: std::sync::RwLock<Arc<RuleSet>>,
-}
-
-impl LiveRules {
-    pub fn load(dir: &Path) -> Result<LiveRules, RulesErrors> {
-        Ok(LiveRules {
-            dir: dir.to_path_buf(),
-            current: std::sync::RwLock::new(Arc::new(RuleSet::load_dir(dir)?)),
-        })
-    }
-
-    pub fn current(&self) -> Arc<RuleSet> {
-        self.current
-            .read()
-            .map(|g| g.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
-    }
-
-    pub fn reload(&self) -> Result<(), RulesErrors> {
-        let set = Arc::new(RuleSet::load_dir(&self.dir)?);
-        if let Ok(mut g) = self.current.write() {
-            *g = set;
-        }
-        Ok(())
-    }
-}
