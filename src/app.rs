@@ -46,6 +46,7 @@ pub struct Desk {
     stop: CancellationToken,
     writer: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    _watcher: Option<crate::classify::WatchHandle>,
 }
 
 impl Desk {
@@ -54,11 +55,17 @@ impl Desk {
         let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
         db.migrate().await?;
         tracing::info!(database = %redact(&config.database_url), "database ready");
+        first_run_link(&db, &config, clock.now_ms()).await?;
         let rules = LiveRules::load(&config.rules_dir).map_err(|errors| StartError::Rules {
             dir: config.rules_dir.display().to_string(),
             errors,
         })?;
         let rules = Arc::new(rules);
+        // Without a watcher the desk still runs; rules then change on restart only.
+        let watcher = rules
+            .watch()
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot watch the rules directory; edits take effect after a restart"))
+            .ok();
         tracing::info!(dir = %config.rules_dir.display(), version = rules.current().version(), "rules loaded");
         let status_codes = StatusCodes::load_dir(&config.rules_dir)?;
         let signals = SignalContext::new(status_codes, config.fallback.url.clone());
@@ -112,6 +119,7 @@ impl Desk {
             stop,
             writer,
             background,
+            _watcher: watcher,
         })
     }
 
@@ -137,18 +145,22 @@ impl Desk {
             stop,
             writer,
             background,
+            _watcher,
         } = self;
         tracing::info!(addr = %listener.local_addr().map_err(StartError::Serve)?, "replydesk listening");
         let db = state.db.clone();
         let app = web::router(state);
         let stopping = stop.clone();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                stopping.cancel();
-                tracing::info!("shutting down: finishing in-flight requests");
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopping.cancel();
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
+        .await;
         // The router (and with it every writer handle) is gone: the writer
         // drains its queue and stops.
         let _ = writer.await;
@@ -160,6 +172,30 @@ impl Desk {
         tracing::info!("stopped");
         served.map_err(StartError::Serve)
     }
+}
+
+/// With no administrator yet, prints a one-time link to create the first one.
+async fn first_run_link(
+    db: &Db,
+    config: &Config,
+    now: crate::clock::Millis,
+) -> Result<(), StartError> {
+    if crate::auth::users::admin_exists(db).await? {
+        return Ok(());
+    }
+    crate::auth::sessions::retire_links(db, "first_admin", now).await?;
+    let token =
+        crate::auth::sessions::create_link(db, "first_admin", None, 24 * 3_600_000, now).await?;
+    let base = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.bind.replace("0.0.0.0", "127.0.0.1")));
+    let url = format!("{}/setup/{token}", base.trim_end_matches('/'));
+    tracing::warn!(
+        "no administrator yet: open the one-time setup link printed below (valid 24 hours), or run `replydesk user add --role admin`"
+    );
+    eprintln!("\n    First run: create the administrator at\n    {url}\n");
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

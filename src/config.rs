@@ -72,7 +72,46 @@ pub struct Config {
     pub routing: RoutingConfig,
     #[serde(default)]
     pub fallback: FallbackConfig,
+    #[serde(default, rename = "sla")]
+    pub slas: Vec<SlaConfig>,
 }
+
+/// An SLA policy for a team, optionally for one category of its replies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaConfig {
+    pub team: String,
+    /// Without a category the policy covers the team's other replies.
+    #[serde(default)]
+    pub category: Option<Category>,
+    /// Until an agent's first recorded response ("15m", "4h").
+    pub first_response: String,
+    /// Until resolution, from the first reply.
+    #[serde(default)]
+    pub resolution: Option<String>,
+    /// Fraction of the target after which a conversation is at risk.
+    #[serde(default)]
+    pub at_risk: Option<f64>,
+    /// Level 2 escalation at this multiple of the target.
+    #[serde(default)]
+    pub level2_multiple: Option<f64>,
+    /// Named addresses for level 2 (level 1 goes to the team's leads).
+    #[serde(default)]
+    pub escalate_to: Vec<String>,
+}
+
+/// The SLA targets that apply to one conversation, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlaTargets {
+    pub first_response_ms: i64,
+    pub resolution_ms: i64,
+    pub at_risk: f64,
+    pub level2_multiple: f64,
+}
+
+/// Targets when no policy names the team: a day to answer, a week to resolve.
+pub const DEFAULT_FIRST_RESPONSE_MS: i64 = 24 * 3_600_000;
+pub const DEFAULT_RESOLUTION_MS: i64 = 7 * 24 * 3_600_000;
 
 /// A team that owns replies.
 #[derive(Debug, Clone, Deserialize)]
@@ -379,6 +418,35 @@ impl Config {
                 format!("{team:?} is not a [[team]] name"),
             ));
         }
+        for (i, sla) in self.slas.iter().enumerate() {
+            let key = |field: &str| format!("sla[{i}].{field}");
+            if !teams.contains(sla.team.as_str()) {
+                return Err(invalid(
+                    key("team"),
+                    format!("{:?} is not a [[team]] name", sla.team),
+                ));
+            }
+            parse_duration_ms(&sla.first_response)
+                .map_err(|m| invalid(key("first_response"), m))?;
+            if let Some(r) = &sla.resolution {
+                parse_duration_ms(r).map_err(|m| invalid(key("resolution"), m))?;
+            }
+            if sla
+                .at_risk
+                .is_some_and(|a| !(0.0..1.0).contains(&a) || a == 0.0)
+            {
+                return Err(invalid(
+                    key("at_risk"),
+                    "expected a fraction between 0 and 1, e.g. 0.8",
+                ));
+            }
+            if sla.level2_multiple.is_some_and(|m| m <= 1.0) {
+                return Err(invalid(
+                    key("level2_multiple"),
+                    "expected a multiple above 1, e.g. 2",
+                ));
+            }
+        }
         parse_duration_ms(&self.routing.reopen_window)
             .map_err(|m| invalid("routing.reopen_window", m))?;
         parse_duration_ms(&self.routing.attribution_window)
@@ -392,6 +460,30 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The policy for a team and category: the category's own, else the
+    /// team's general one, else the defaults.
+    pub fn sla_for(&self, team: Option<&str>, category: Category) -> SlaTargets {
+        let policy = team.and_then(|t| {
+            let mine = self.slas.iter().filter(|s| s.team == t);
+            mine.clone()
+                .find(|s| s.category == Some(category))
+                .or_else(|| mine.clone().find(|s| s.category.is_none()))
+        });
+        let first = policy
+            .and_then(|p| parse_duration_ms(&p.first_response).ok())
+            .unwrap_or(DEFAULT_FIRST_RESPONSE_MS);
+        let resolution = policy
+            .and_then(|p| p.resolution.as_deref())
+            .and_then(|r| parse_duration_ms(r).ok())
+            .unwrap_or(DEFAULT_RESOLUTION_MS.max(first));
+        SlaTargets {
+            first_response_ms: first,
+            resolution_ms: resolution,
+            at_risk: policy.and_then(|p| p.at_risk).unwrap_or(0.8),
+            level2_multiple: policy.and_then(|p| p.level2_multiple).unwrap_or(2.0),
+        }
     }
 
     pub fn team(&self, name: &str) -> Option<&TeamConfig> {

@@ -9,6 +9,7 @@ pub mod classify;
 pub mod clock;
 pub mod config;
 pub mod contacts;
+pub mod conversations;
 pub mod ingest;
 pub mod model;
 pub mod outbound;

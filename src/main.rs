@@ -73,6 +73,11 @@ enum Command {
     },
     /// Print what the database holds: events, payloads, dead letters.
     Stats,
+    /// Manage people's accounts.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Manage API keys for machine clients.
     Apikey {
         #[command(subcommand)]
@@ -86,6 +91,24 @@ enum RulesAction {
     Check { dir: Option<PathBuf> },
     /// The same as `check`.
     Test { dir: Option<PathBuf> },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create an account; asks for the password, or reads it from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// agent, lead or admin.
+        #[arg(long, default_value = "agent")]
+        role: String,
+        /// A team the person works in (repeat for several).
+        #[arg(long = "team")]
+        teams: Vec<String>,
+        /// Read the password from the first line of standard input (for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -170,6 +193,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Apikey { action }) => apikey(load_config(&cli)?, action),
+        Some(Command::User {
+            action:
+                UserAction::Add {
+                    email,
+                    role,
+                    teams,
+                    password_stdin,
+                },
+        }) => user_add(load_config(&cli)?, email, role, teams, *password_stdin),
         Some(Command::Simulate {
             url,
             channel,
@@ -239,6 +271,45 @@ fn apikey(config: Config, action: &ApikeyAction) -> anyhow::Result<ExitCode> {
                 println!("revoked {name}");
             }
         }
+        db.close().await;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn user_add(
+    config: Config,
+    email: &str,
+    role: &str,
+    teams: &[String],
+    password_stdin: bool,
+) -> anyhow::Result<ExitCode> {
+    use replydesk::auth::users;
+    let role = users::Role::parse(role)
+        .ok_or_else(|| anyhow::anyhow!("--role must be agent, lead or admin, not {role:?}"))?;
+    for team in teams {
+        if config.team(team).is_none() {
+            eprintln!(
+                "note: team {team:?} is not in the configuration's [[team]] list yet; the membership is kept"
+            );
+        }
+    }
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        let first = rpassword::prompt_password(format!("Password for {email}: "))?;
+        let again = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(first == again, "the two passwords are not the same");
+        first
+    };
+    users::check_password_strength(&password)?;
+    runtime()?.block_on(async {
+        let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
+        db.migrate().await?;
+        let hash = users::hash_password(password).await?;
+        let id = users::create(&db, email, role, teams, Some(&hash), SystemClock.now_ms()).await?;
+        println!("created {} {email} ({id})", role.as_str());
         db.close().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })

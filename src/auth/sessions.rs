@@ -60,44 +60,61 @@ pub async fn lookup(db: &Db, token: &str, now: Millis) -> StoreResult<Option<Ses
     let last_seen: Millis = row.try_get(2)?;
     // Touch at most once a minute: a page view should not always be a write.
     if now - last_seen > 60_000 {
-        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2").bind(now).bind(hash(token)).execute(db.writer()).await?;
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+            .bind(now)
+            .bind(hash(token))
+            .execute(db.writer())
+            .await?;
     }
-    Ok(Some(Session { user_id: row.try_get(0)?, csrf: row.try_get(1)? }))
+    Ok(Some(Session {
+        user_id: row.try_get(0)?,
+        csrf: row.try_get(1)?,
+    }))
 }
 
 pub async fn delete(db: &Db, token: &str) -> StoreResult<()> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(hash(token)).execute(db.writer()).await?;
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(hash(token))
+        .execute(db.writer())
+        .await?;
     Ok(())
 }
 
 /// Ends every session of a user (password reset, disabling).
 pub async fn delete_for_user(db: &Db, user_id: &str) -> StoreResult<()> {
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(db.writer()).await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(db.writer())
+        .await?;
     Ok(())
 }
 
 /// Whether sign-in is locked for this email or address; returns the wait in minutes.
 pub async fn locked_for(db: &Db, email: &str, ip: &str, now: Millis) -> StoreResult<Option<i64>> {
     let since = now - FAILURE_WINDOW_MS;
-    let by_email: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_failures WHERE email = $1 AND at > $2")
-        .bind(email)
-        .bind(since)
-        .fetch_one(db.reader())
-        .await?;
-    let by_ip: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_failures WHERE ip = $1 AND at > $2")
-        .bind(ip)
-        .bind(since)
-        .fetch_one(db.reader())
-        .await?;
+    let by_email: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM login_failures WHERE email = $1 AND at > $2")
+            .bind(email)
+            .bind(since)
+            .fetch_one(db.reader())
+            .await?;
+    let by_ip: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM login_failures WHERE ip = $1 AND at > $2")
+            .bind(ip)
+            .bind(since)
+            .fetch_one(db.reader())
+            .await?;
     if by_email < MAX_FAILURES && by_ip < MAX_FAILURES * 10 {
         return Ok(None);
     }
-    let oldest: Option<Millis> = sqlx::query_scalar("SELECT MIN(at) FROM login_failures WHERE (email = $1 OR ip = $2) AND at > $3")
-        .bind(email)
-        .bind(ip)
-        .bind(since)
-        .fetch_one(db.reader())
-        .await?;
+    let oldest: Option<Millis> = sqlx::query_scalar(
+        "SELECT MIN(at) FROM login_failures WHERE (email = $1 OR ip = $2) AND at > $3",
+    )
+    .bind(email)
+    .bind(ip)
+    .bind(since)
+    .fetch_one(db.reader())
+    .await?;
     let wait = oldest.map_or(FAILURE_WINDOW_MS, |o| o + FAILURE_WINDOW_MS - now);
     Ok(Some((wait + 59_999) / 60_000))
 }
@@ -114,12 +131,21 @@ pub async fn record_failure(db: &Db, email: &str, ip: &str, now: Millis) -> Stor
 }
 
 pub async fn clear_failures(db: &Db, email: &str) -> StoreResult<()> {
-    sqlx::query("DELETE FROM login_failures WHERE email = $1").bind(email).execute(db.writer()).await?;
+    sqlx::query("DELETE FROM login_failures WHERE email = $1")
+        .bind(email)
+        .execute(db.writer())
+        .await?;
     Ok(())
 }
 
 /// Creates a one-time link token for `purpose` (e.g. `first_admin`, `invite`).
-pub async fn create_link(db: &Db, purpose: &str, email: Option<&str>, valid_ms: Millis, now: Millis) -> StoreResult<String> {
+pub async fn create_link(
+    db: &Db,
+    purpose: &str,
+    email: Option<&str>,
+    valid_ms: Millis,
+    now: Millis,
+) -> StoreResult<String> {
     let token = random_token();
     sqlx::query("INSERT INTO one_time_links (token_hash, purpose, email, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(hash(&token))
@@ -133,7 +159,11 @@ pub async fn create_link(db: &Db, purpose: &str, email: Option<&str>, valid_ms: 
 }
 
 /// A link that is valid now: its purpose and email.
-pub async fn peek_link(db: &Db, token: &str, now: Millis) -> StoreResult<Option<(String, Option<String>)>> {
+pub async fn peek_link(
+    db: &Db,
+    token: &str,
+    now: Millis,
+) -> StoreResult<Option<(String, Option<String>)>> {
     let row = sqlx::query("SELECT purpose, email FROM one_time_links WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2")
         .bind(hash(token))
         .bind(now)

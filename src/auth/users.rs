@@ -84,9 +84,20 @@ pub enum AccountError {
 pub fn normalize_email(email: &str) -> Result<String, AccountError> {
     let e = email.trim().to_lowercase();
     let valid = e.len() <= 254
-        && e.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'))
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
         && !e.chars().any(char::is_whitespace);
-    if valid { Ok(e) } else { Err(AccountError::Invalid(format!("{email:?} is not an email address"))) }
+    if valid {
+        Ok(e)
+    } else {
+        Err(AccountError::Invalid(format!(
+            "{email:?} is not an email address"
+        )))
+    }
 }
 
 pub fn check_password_strength(password: &str) -> Result<(), AccountError> {
@@ -99,7 +110,10 @@ pub fn check_password_strength(password: &str) -> Result<(), AccountError> {
 /// Hashes on a blocking thread: argon2 is slow by design.
 pub async fn hash_password(password: String) -> Result<String, AccountError> {
     tokio::task::spawn_blocking(move || {
-        Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| AccountError::Hash(e.to_string()))
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| AccountError::Hash(e.to_string()))
     })
     .await
     .map_err(|e| AccountError::Hash(e.to_string()))?
@@ -108,14 +122,25 @@ pub async fn hash_password(password: String) -> Result<String, AccountError> {
 /// Verifies on a blocking thread; a malformed stored hash never matches.
 pub async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        PasswordHash::new(&hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
     })
     .await
     .unwrap_or(false)
 }
 
 /// Creates an account, or fails if the email is taken.
-pub async fn create(db: &Db, email: &str, role: Role, teams: &[String], password_hash: Option<&str>, now: Millis) -> Result<String, AccountError> {
+pub async fn create(
+    db: &Db,
+    email: &str,
+    role: Role,
+    teams: &[String],
+    password_hash: Option<&str>,
+    now: Millis,
+) -> Result<String, AccountError> {
     let email = normalize_email(email)?;
     let id = uuid::Uuid::now_v7().to_string();
     let mut tx = db.writer().begin().await.map_err(StoreError::from)?;
@@ -136,12 +161,14 @@ pub async fn create(db: &Db, email: &str, role: Role, teams: &[String], password
         return Err(AccountError::Exists);
     }
     for team in teams {
-        sqlx::query("INSERT INTO user_teams (user_id, team) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(&id)
-            .bind(team)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
+        sqlx::query(
+            "INSERT INTO user_teams (user_id, team) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&id)
+        .bind(team)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
     }
     tx.commit().await.map_err(StoreError::from)?;
     Ok(id)
@@ -160,10 +187,11 @@ pub async fn set_password_hash(db: &Db, user_id: &str, hash: &str, now: Millis) 
 
 /// An account's id and password hash by email, for signing in; disabled accounts are not found.
 pub async fn credentials(db: &Db, email: &str) -> StoreResult<Option<(String, Option<String>)>> {
-    let row = sqlx::query("SELECT id, password_hash FROM users WHERE email = $1 AND disabled_at IS NULL")
-        .bind(email.trim().to_lowercase())
-        .fetch_optional(db.reader())
-        .await?;
+    let row =
+        sqlx::query("SELECT id, password_hash FROM users WHERE email = $1 AND disabled_at IS NULL")
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(db.reader())
+            .await?;
     Ok(match row {
         Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
         None => None,
@@ -172,20 +200,29 @@ pub async fn credentials(db: &Db, email: &str) -> StoreResult<Option<(String, Op
 
 /// Loads a user with their teams.
 pub async fn load(db: &Db, config: &Config, user_id: &str) -> StoreResult<Option<User>> {
-    let Some(row) = sqlx::query("SELECT id, email, name, role FROM users WHERE id = $1 AND disabled_at IS NULL")
-        .bind(user_id)
-        .fetch_optional(db.reader())
-        .await?
+    let Some(row) = sqlx::query(
+        "SELECT id, email, name, role FROM users WHERE id = $1 AND disabled_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_optional(db.reader())
+    .await?
     else {
         return Ok(None);
     };
     let email: String = row.try_get("email")?;
-    let mut teams: Vec<String> = sqlx::query_scalar("SELECT team FROM user_teams WHERE user_id = $1 ORDER BY team")
-        .bind(user_id)
-        .fetch_all(db.reader())
-        .await?;
+    let mut teams: Vec<String> =
+        sqlx::query_scalar("SELECT team FROM user_teams WHERE user_id = $1 ORDER BY team")
+            .bind(user_id)
+            .fetch_all(db.reader())
+            .await?;
     for team in &config.teams {
-        if team.members.iter().chain(&team.leads).any(|m| m.eq_ignore_ascii_case(&email)) && !teams.contains(&team.name) {
+        if team
+            .members
+            .iter()
+            .chain(&team.leads)
+            .any(|m| m.eq_ignore_ascii_case(&email))
+            && !teams.contains(&team.name)
+        {
             teams.push(team.name.clone());
         }
     }
@@ -253,7 +290,10 @@ mod tests {
 
     #[test]
     fn emails_are_checked_and_lowercased() {
-        assert_eq!(normalize_email(" Ana@Example.COM ").unwrap(), "ana@example.com");
+        assert_eq!(
+            normalize_email(" Ana@Example.COM ").unwrap(),
+            "ana@example.com"
+        );
         assert!(normalize_email("ana").is_err());
         assert!(normalize_email("ana@localhost").is_err());
     }

@@ -21,7 +21,13 @@ pub enum Tab {
 }
 
 impl Tab {
-    pub const ALL: [Tab; 5] = [Tab::Mine, Tab::Unassigned, Tab::Team, Tab::Breached, Tab::Closed];
+    pub const ALL: [Tab; 5] = [
+        Tab::Mine,
+        Tab::Unassigned,
+        Tab::Team,
+        Tab::Breached,
+        Tab::Closed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -117,7 +123,10 @@ enum Param {
 
 impl Sql {
     fn new(text: &str) -> Sql {
-        Sql { text: text.to_string(), params: Vec::new() }
+        Sql {
+            text: text.to_string(),
+            params: Vec::new(),
+        }
     }
 
     fn bind(&mut self, p: Param) -> String {
@@ -146,14 +155,26 @@ impl Sql {
 fn visible_and_filtered(sql: &mut Sql, user: &User, f: &QueueFilter) {
     if !user.is_admin() {
         let me = sql.bind(Param::Text(user.email.clone()));
-        let teams: Vec<String> = user.teams.iter().map(|t| sql.bind(Param::Text(t.clone()))).collect();
+        let teams: Vec<String> = user
+            .teams
+            .iter()
+            .map(|t| sql.bind(Param::Text(t.clone())))
+            .collect();
         if teams.is_empty() {
             sql.and(&format!("c.assignee = {me}"));
         } else {
-            sql.and(&format!("(c.team IN ({}) OR c.assignee = {me})", teams.join(",")));
+            sql.and(&format!(
+                "(c.team IN ({}) OR c.assignee = {me})",
+                teams.join(",")
+            ));
         }
     }
-    let exact = [("c.category", &f.category), ("c.channel", &f.channel), ("c.journey", &f.journey), ("c.team", &f.team)];
+    let exact = [
+        ("c.category", &f.category),
+        ("c.channel", &f.channel),
+        ("c.journey", &f.journey),
+        ("c.team", &f.team),
+    ];
     for (column, value) in exact {
         if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
             let p = sql.bind(Param::Text(v.to_string()));
@@ -173,7 +194,11 @@ fn search(sql: &mut Sql, q: &str) {
         sql.and(&format!("k.phone LIKE {p}"));
         return;
     }
-    let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = q
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     let p = sql.bind(Param::Text(format!("%{escaped}%")));
     sql.and(&format!(
         "(LOWER(k.name) LIKE {p} ESCAPE '\\' OR LOWER(c.last_text) LIKE {p} ESCAPE '\\' \
@@ -210,14 +235,25 @@ pub async fn list(db: &Db, user: &User, f: &QueueFilter, now: Millis) -> StoreRe
     }
     if let Some((key, id)) = f.after.as_deref().and_then(|a| a.split_once('.')) {
         let key: i64 = key.parse().unwrap_or(0);
-        let (k, i) = (sql.bind(Param::Int(key)), sql.bind(Param::Text(id.to_string())));
+        let (k, i) = (
+            sql.bind(Param::Int(key)),
+            sql.bind(Param::Text(id.to_string())),
+        );
         if closed {
-            sql.and(&format!("(c.updated_at < {k} OR (c.updated_at = {k} AND c.id < {i}))"));
+            sql.and(&format!(
+                "(c.updated_at < {k} OR (c.updated_at = {k} AND c.id < {i}))"
+            ));
         } else {
-            sql.and(&format!("(c.due_at > {k} OR (c.due_at = {k} AND c.id > {i}))"));
+            sql.and(&format!(
+                "(c.due_at > {k} OR (c.due_at = {k} AND c.id > {i}))"
+            ));
         }
     }
-    sql.text.push_str(if closed { " ORDER BY c.updated_at DESC, c.id DESC" } else { " ORDER BY c.due_at, c.id" });
+    sql.text.push_str(if closed {
+        " ORDER BY c.updated_at DESC, c.id DESC"
+    } else {
+        " ORDER BY c.due_at, c.id"
+    });
     sql.text.push_str(&format!(" LIMIT {}", PAGE + 1));
     let rows = sql.query().fetch_all(db.reader()).await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -226,7 +262,11 @@ pub async fn list(db: &Db, user: &User, f: &QueueFilter, now: Millis) -> StoreRe
         let category: String = r.try_get("category")?;
         let due_at: Option<Millis> = r.try_get("due_at")?;
         let updated_at: Millis = r.try_get("updated_at")?;
-        keys.push(if closed { updated_at } else { due_at.unwrap_or(i64::MAX) });
+        keys.push(if closed {
+            updated_at
+        } else {
+            due_at.unwrap_or(i64::MAX)
+        });
         out.push(QueueRow {
             id: r.try_get("id")?,
             contact_name: r.try_get("name")?,
@@ -246,12 +286,17 @@ pub async fn list(db: &Db, user: &User, f: &QueueFilter, now: Millis) -> StoreRe
     }
     let next = if out.len() > usize::try_from(PAGE).unwrap_or(50) {
         out.truncate(usize::try_from(PAGE).unwrap_or(50));
-        out.last().map(|r| format!("{}.{}", keys[out.len() - 1], r.id))
+        out.last()
+            .map(|r| format!("{}.{}", keys[out.len() - 1], r.id))
     } else {
         None
     };
     let counts = counts(db, user, f, now).await?;
-    Ok(QueuePage { rows: out, next, counts })
+    Ok(QueuePage {
+        rows: out,
+        next,
+        counts,
+    })
 }
 
 /// Open conversations per tab under the same visibility and filters, in one pass.
@@ -268,5 +313,10 @@ async fn counts(db: &Db, user: &User, f: &QueueFilter, now: Millis) -> StoreResu
     );
     visible_and_filtered(&mut sql, user, f);
     let row = sql.query().fetch_one(db.reader()).await?;
-    Ok(Counts { team: row.try_get(0)?, mine: row.try_get(1)?, unassigned: row.try_get(2)?, breached: row.try_get(3)? })
+    Ok(Counts {
+        team: row.try_get(0)?,
+        mine: row.try_get(1)?,
+        unassigned: row.try_get(2)?,
+        breached: row.try_get(3)?,
+    })
 }

@@ -51,12 +51,24 @@ pub async fn timeline(db: &Db, contact_id: &str) -> StoreResult<Vec<Item>> {
     .bind(contact_id)
     .fetch_all(db.reader())
     .await?;
-    let ids = if ids.is_empty() { vec![contact_id.to_string()] } else { ids };
+    let ids = if ids.is_empty() {
+        vec![contact_id.to_string()]
+    } else {
+        ids
+    };
     let mut items = events(db, &ids).await?;
     items.extend(logs(db, &ids).await?);
     for e in preferences::history(db, contact_id).await? {
-        let mut facts = vec![("signal".to_string(), e.signal.clone()), ("source".to_string(), e.source.clone())];
-        for (label, value) in [("message", &e.evidence_message_id), ("status", &e.evidence_status), ("code", &e.evidence_code), ("reason", &e.reason)] {
+        let mut facts = vec![
+            ("signal".to_string(), e.signal.clone()),
+            ("source".to_string(), e.source.clone()),
+        ];
+        for (label, value) in [
+            ("message", &e.evidence_message_id),
+            ("status", &e.evidence_status),
+            ("code", &e.evidence_code),
+            ("reason", &e.reason),
+        ] {
             if let Some(v) = value {
                 facts.push((label.to_string(), v.clone()));
             }
@@ -66,7 +78,12 @@ pub async fn timeline(db: &Db, contact_id: &str) -> StoreResult<Vec<Item>> {
             kind: ItemKind::Preference,
             event_id: None,
             conversation_id: None,
-            what: format!("{} {} ({})", e.effect.as_str().replace('_', " "), e.channel, e.purpose),
+            what: format!(
+                "{} {} ({})",
+                e.effect.as_str().replace('_', " "),
+                e.channel,
+                e.purpose
+            ),
             text: None,
             highlight: None,
             category: None,
@@ -81,9 +98,17 @@ pub async fn timeline(db: &Db, contact_id: &str) -> StoreResult<Vec<Item>> {
     Ok(items)
 }
 
-fn split_highlight(text: &str, start: Option<i64>, end: Option<i64>) -> Option<(String, String, String)> {
+fn split_highlight(
+    text: &str,
+    start: Option<i64>,
+    end: Option<i64>,
+) -> Option<(String, String, String)> {
     let (s, e) = (usize::try_from(start?).ok()?, usize::try_from(end?).ok()?);
-    Some((text.get(..s)?.to_string(), text.get(s..e)?.to_string(), text.get(e..)?.to_string()))
+    Some((
+        text.get(..s)?.to_string(),
+        text.get(s..e)?.to_string(),
+        text.get(e..)?.to_string(),
+    ))
 }
 
 async fn events(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
@@ -111,12 +136,21 @@ async fn events(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
             (_, Some("out")) => ItemKind::Outbound,
             _ => ItemKind::Inbound,
         };
-        let highlight = body.as_deref().and_then(|b| split_highlight(b, r.try_get("match_start").ok().flatten(), r.try_get("match_end").ok().flatten()));
+        let highlight = body.as_deref().and_then(|b| {
+            split_highlight(
+                b,
+                r.try_get("match_start").ok().flatten(),
+                r.try_get("match_end").ok().flatten(),
+            )
+        });
         let mut facts = Vec::new();
         if let Some(p) = r.try_get::<Option<String>, _>("payload")? {
             facts.push(("payload".to_string(), p));
         }
-        if let Some(d) = r.try_get::<Option<String>, _>("detail")?.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok()) {
+        if let Some(d) = r
+            .try_get::<Option<String>, _>("detail")?
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+        {
             facts.extend(media_facts(&d));
         }
         out.push(Item {
@@ -150,19 +184,29 @@ fn media_facts(detail: &serde_json::Value) -> Vec<(String, String)> {
     for kind in ["image", "audio", "video", "document", "sticker", "voice"] {
         if let Some(m) = detail.get(kind) {
             let label = m.get("mime_type").and_then(|v| v.as_str()).unwrap_or(kind);
-            let id = m.get("url").or_else(|| m.get("id")).and_then(|v| v.as_str()).unwrap_or_default();
+            let id = m
+                .get("url")
+                .or_else(|| m.get("id"))
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
             out.push((format!("{kind} ({label})"), id.to_string()));
         }
     }
     if let Some(list) = detail.get("media").and_then(|v| v.as_array()) {
         for m in list {
-            let t = m.get("content_type").and_then(|v| v.as_str()).unwrap_or("media");
+            let t = m
+                .get("content_type")
+                .and_then(|v| v.as_str())
+                .unwrap_or("media");
             let url = m.get("url").and_then(|v| v.as_str()).unwrap_or_default();
             out.push((format!("media ({t})"), url.to_string()));
         }
     }
     if let Some(l) = detail.get("location") {
-        let text = ["name", "address", "label"].iter().find_map(|k| l.get(*k).and_then(|v| v.as_str())).unwrap_or("location");
+        let text = ["name", "address", "label"]
+            .iter()
+            .find_map(|k| l.get(*k).and_then(|v| v.as_str()))
+            .unwrap_or("location");
         out.push(("location".to_string(), text.to_string()));
     }
     out
@@ -182,7 +226,9 @@ async fn logs(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
     let mut out = Vec::new();
     for r in q.fetch_all(db.reader()).await? {
         let detail: Option<String> = r.try_get("detail")?;
-        let detail: serde_json::Value = detail.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default();
+        let detail: serde_json::Value = detail
+            .and_then(|d| serde_json::from_str(&d).ok())
+            .unwrap_or_default();
         let mut facts = Vec::new();
         let mut text = None;
         if let Some(map) = detail.as_object() {

@@ -43,12 +43,22 @@ pub async fn eligibility_for_phone(
     channel: PrefChannel,
     purpose: Purpose,
 ) -> StoreResult<Eligibility> {
-    let contact_id = contact_id_for_phone(phone);
+    eligibility_for_contact(db, &contact_id_for_phone(phone), phone, channel, purpose).await
+}
+
+/// Eligibility of a known contact; `label` is how the answer names them.
+pub async fn eligibility_for_contact(
+    db: &Db,
+    contact_id: &str,
+    label: &str,
+    channel: PrefChannel,
+    purpose: Purpose,
+) -> StoreResult<Eligibility> {
     let query = Query { channel, purpose };
-    let decision: Decision = ledger::eligibility(db, &contact_id, query).await?;
-    let fallback = ledger::fallback_for(db, &contact_id, query, &decision).await?;
+    let decision: Decision = ledger::eligibility(db, contact_id, query).await?;
+    let fallback = ledger::fallback_for(db, contact_id, query, &decision).await?;
     Ok(Eligibility {
-        contact: phone.to_string(),
+        contact: label.to_string(),
         channel,
         purpose,
         allowed: decision.allowed,

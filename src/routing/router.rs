@@ -47,6 +47,7 @@ struct Conversation {
     last_inbound_at: Millis,
     resolved_at: Option<Millis>,
     resolution: Option<String>,
+    due_at: Option<Millis>,
     is_new: bool,
     dirty: bool,
 }
@@ -214,7 +215,7 @@ impl Router {
         contacts.dedup();
         let sql = format!(
             "SELECT id, contact_id, channel, status, category, team, assignee, journey, outbound_id, lang, last_text, \
-                    message_count, opened_at, last_inbound_at, resolved_at, resolution \
+                    message_count, opened_at, last_inbound_at, resolved_at, resolution, due_at \
              FROM conversations WHERE contact_id IN ({}) AND (status = 'open' OR updated_at >= ${}) \
              ORDER BY opened_at",
             placeholders(1, contacts.len()),
@@ -245,6 +246,7 @@ impl Router {
                 last_inbound_at: r.try_get("last_inbound_at")?,
                 resolved_at: r.try_get("resolved_at")?,
                 resolution: r.try_get("resolution")?,
+                due_at: r.try_get("due_at")?,
                 is_new: false,
                 dirty: false,
             };
@@ -471,6 +473,9 @@ impl<'r> Work<'r> {
         self.log(&id, "reopened", json!({ "was": was, "reason": "a new reply arrived within the reopen window", "event": reply.id }));
         if needs_team {
             self.route_and_assign(tx, key, reply).await?;
+        } else if let Some(c) = self.conversations.get_mut(key) {
+            let targets = self.router.config.sla_for(c.team.as_deref(), c.category);
+            c.due_at = Some(reply.occurred_at + targets.first_response_ms);
         }
         Ok(())
     }
@@ -505,6 +510,7 @@ impl<'r> Work<'r> {
             last_inbound_at: reply.occurred_at,
             resolved_at: quiet.then_some(self.now),
             resolution: (reply.category == Category::Noise).then(|| "noise".to_string()),
+            due_at: None,
             is_new: true,
             dirty: true,
         };
@@ -595,6 +601,8 @@ impl<'r> Work<'r> {
             None => None,
         };
         if let Some(c) = self.conversations.get_mut(key) {
+            let targets = config.sla_for(decision.team.as_deref(), c.category);
+            c.due_at = Some(reply.occurred_at.max(c.opened_at) + targets.first_response_ms);
             c.team = decision.team;
             c.assignee = assignee;
             c.dirty = true;
@@ -682,12 +690,12 @@ async fn write_conversation(
 ) -> StoreResult<()> {
     let sql = if c.is_new {
         "INSERT INTO conversations (id, contact_id, channel, status, category, team, assignee, journey, outbound_id, lang, \
-           last_text, message_count, opened_at, last_inbound_at, resolved_at, resolution, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+           last_text, message_count, opened_at, last_inbound_at, resolved_at, resolution, updated_at, due_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     } else {
         "UPDATE conversations SET contact_id = $2, channel = $3, status = $4, category = $5, team = $6, assignee = $7, \
            journey = $8, outbound_id = $9, lang = $10, last_text = $11, message_count = $12, opened_at = $13, \
-           last_inbound_at = $14, resolved_at = $15, resolution = $16, updated_at = $17 WHERE id = $1"
+           last_inbound_at = $14, resolved_at = $15, resolution = $16, updated_at = $17, due_at = $18 WHERE id = $1"
     };
     sqlx::query(sql)
         .bind(&c.id)
@@ -707,6 +715,7 @@ async fn write_conversation(
         .bind(c.resolved_at)
         .bind(&c.resolution)
         .bind(now)
+        .bind(c.due_at)
         .execute(&mut **tx)
         .await?;
     Ok(())

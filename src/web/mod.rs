@@ -2,8 +2,12 @@
 //! HTTP; handlers extract, call one domain function, and render.
 
 mod api;
+mod assets;
 pub mod error;
+pub mod format;
 mod ops;
+mod pages;
+pub mod session;
 mod webhooks;
 
 use axum::Router;
@@ -66,6 +70,8 @@ pub fn router(state: AppState) -> Router {
     let webhooks = webhooks::routes().layer(DefaultBodyLimit::max(body_limit));
     Router::new()
         .merge(webhooks)
+        .merge(pages::routes(state.clone()))
+        .route("/static/{*path}", get(assets::serve))
         .nest("/api/v1", api::routes())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

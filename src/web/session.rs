@@ -26,7 +26,10 @@ pub struct CurrentUser {
 #[derive(Debug)]
 pub enum Denied {
     /// Not signed in: go to the login page (htmx: a client-side redirect).
-    SignIn { htmx: bool, next: String },
+    SignIn {
+        htmx: bool,
+        next: String,
+    },
     Forbidden,
     Internal(String),
 }
@@ -34,7 +37,9 @@ pub enum Denied {
 impl IntoResponse for Denied {
     fn into_response(self) -> Response {
         match self {
-            Denied::SignIn { htmx: true, .. } => (StatusCode::UNAUTHORIZED, [("hx-redirect", "/login")]).into_response(),
+            Denied::SignIn { htmx: true, .. } => {
+                (StatusCode::UNAUTHORIZED, [("hx-redirect", "/login")]).into_response()
+            }
             Denied::SignIn { htmx: false, next } => {
                 let target = format!("/login?next={}", urlencode(&next));
                 Redirect::to(&target).into_response()
@@ -46,7 +51,9 @@ impl IntoResponse for Denied {
 }
 
 fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("x", s)]).map(|e| e[2..].to_string()).unwrap_or_default()
+    serde_urlencoded::to_string([("x", s)])
+        .map(|e| e[2..].to_string())
+        .unwrap_or_default()
 }
 
 pub fn cookie_value(headers: &HeaderMap) -> Option<String> {
@@ -62,7 +69,11 @@ pub fn cookie_value(headers: &HeaderMap) -> Option<String> {
 
 /// `Set-Cookie` for a new session: HttpOnly, SameSite=Lax, Secure behind TLS.
 pub fn session_cookie(state: &AppState, value: &str, max_age_secs: i64) -> HeaderValue {
-    let secure = state.config.public_url.as_deref().is_some_and(|u| u.starts_with("https://"));
+    let secure = state
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
     let cookie = format!(
         "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
         if secure { "; Secure" } else { "" }
@@ -77,21 +88,40 @@ pub fn is_htmx(headers: &HeaderMap) -> bool {
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = Denied;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(current) = parts.extensions.get::<CurrentUser>() {
             return Ok(current.clone());
         }
         let sign_in = || Denied::SignIn {
             htmx: is_htmx(&parts.headers),
-            next: parts.uri.path_and_query().map_or("/queue".into(), ToString::to_string),
+            next: parts
+                .uri
+                .path_and_query()
+                .map_or("/queue".into(), ToString::to_string),
         };
-        let Some(token) = cookie_value(&parts.headers) else { return Err(sign_in()) };
+        let Some(token) = cookie_value(&parts.headers) else {
+            return Err(sign_in());
+        };
         let now = state.clock.now_ms();
-        let session = sessions::lookup(&state.db, &token, now).await.map_err(|e| Denied::Internal(e.to_string()))?;
-        let Some(session) = session else { return Err(sign_in()) };
-        let user = users::load(&state.db, &state.config, &session.user_id).await.map_err(|e| Denied::Internal(e.to_string()))?;
-        let Some(user) = user else { return Err(sign_in()) };
-        let current = CurrentUser { user, csrf: session.csrf };
+        let session = sessions::lookup(&state.db, &token, now)
+            .await
+            .map_err(|e| Denied::Internal(e.to_string()))?;
+        let Some(session) = session else {
+            return Err(sign_in());
+        };
+        let user = users::load(&state.db, &state.config, &session.user_id)
+            .await
+            .map_err(|e| Denied::Internal(e.to_string()))?;
+        let Some(user) = user else {
+            return Err(sign_in());
+        };
+        let current = CurrentUser {
+            user,
+            csrf: session.csrf,
+        };
         parts.extensions.insert(current.clone());
         Ok(current)
     }
@@ -102,9 +132,16 @@ pub struct Lead(pub CurrentUser);
 
 impl FromRequestParts<AppState> for Lead {
     type Rejection = Denied;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let current = CurrentUser::from_request_parts(parts, state).await?;
-        if current.user.is_lead() { Ok(Lead(current)) } else { Err(Denied::Forbidden) }
+        if current.user.is_lead() {
+            Ok(Lead(current))
+        } else {
+            Err(Denied::Forbidden)
+        }
     }
 }
 
@@ -113,9 +150,16 @@ pub struct Admin(pub CurrentUser);
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = Denied;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let current = CurrentUser::from_request_parts(parts, state).await?;
-        if current.user.is_admin() { Ok(Admin(current)) } else { Err(Denied::Forbidden) }
+        if current.user.is_admin() {
+            Ok(Admin(current))
+        } else {
+            Err(Denied::Forbidden)
+        }
     }
 }
 
@@ -123,7 +167,10 @@ impl FromRequestParts<AppState> for Admin {
 /// requests without the session's CSRF token (form field `_csrf` or the
 /// `X-CSRF-Token` header htmx sends).
 pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -150,9 +197,14 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
     let valid = given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(session.csrf.as_bytes())));
     if !valid {
         tracing::warn!(path = %parts.uri.path(), "refused a form without a valid CSRF token");
-        return (StatusCode::FORBIDDEN, "This form has expired. Reload the page and try again.").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "This form has expired. Reload the page and try again.",
+        )
+            .into_response();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn form_field(body: &[u8], name: &str) -> Option<String> {
@@ -168,7 +220,10 @@ fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
     origin != "null" && origin_host.eq_ignore_ascii_case(host)
 }
@@ -184,8 +239,14 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
              frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
         ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     response
 }

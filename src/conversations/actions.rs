@@ -1,0 +1,414 @@
+//! What people do to a conversation. Each action checks who may do it, then
+//! changes the conversation and writes the log entry in one transaction.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::{Any, Row, Transaction};
+
+use super::{Conversation, get};
+use crate::auth::users::{self, User};
+use crate::clock::Millis;
+use crate::config::Config;
+use crate::model::Category;
+use crate::store::{Db, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseKind {
+    Call,
+    ReplyElsewhere,
+    Email,
+}
+
+impl ResponseKind {
+    pub const ALL: [ResponseKind; 3] = [
+        ResponseKind::Call,
+        ResponseKind::ReplyElsewhere,
+        ResponseKind::Email,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseKind::Call => "call",
+            ResponseKind::ReplyElsewhere => "reply_elsewhere",
+            ResponseKind::Email => "email",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            ResponseKind::Call => "Called the customer",
+            ResponseKind::ReplyElsewhere => "Replied in another tool",
+            ResponseKind::Email => "Sent an email",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Converted,
+    FollowUpBooked,
+    NotInterested,
+    WrongNumber,
+    Handled,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Converted,
+        Outcome::FollowUpBooked,
+        Outcome::NotInterested,
+        Outcome::WrongNumber,
+        Outcome::Handled,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Converted => "converted",
+            Outcome::FollowUpBooked => "follow_up_booked",
+            Outcome::NotInterested => "not_interested",
+            Outcome::WrongNumber => "wrong_number",
+            Outcome::Handled => "handled",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Converted => "Converted",
+            Outcome::FollowUpBooked => "Follow-up booked",
+            Outcome::NotInterested => "Not interested",
+            Outcome::WrongNumber => "Wrong number",
+            Outcome::Handled => "Handled",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Claim,
+    /// To an agent (by email) and/or another team.
+    Assign {
+        agent: Option<String>,
+        team: Option<String>,
+    },
+    Reclassify {
+        category: Category,
+        note: Option<String>,
+    },
+    Note {
+        text: String,
+    },
+    Respond {
+        kind: ResponseKind,
+        note: Option<String>,
+    },
+    Resolve {
+        outcome: Outcome,
+        note: Option<String>,
+    },
+    Reopen,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("conversation not found")]
+    NotFound,
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ActionError {
+    fn from(e: sqlx::Error) -> Self {
+        ActionError::Store(e.into())
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ActionError {
+    ActionError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+fn trimmed(text: Option<String>, max: usize) -> Result<Option<String>, ActionError> {
+    let t = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    match t {
+        Some(t) if t.chars().count() > max => {
+            Err(invalid("note", format!("keep it under {max} characters")))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Applies `action` for `user`; the conversation must be one they may see.
+pub async fn apply(
+    db: &Db,
+    config: &Config,
+    user: &User,
+    id: &str,
+    action: Action,
+    now: Millis,
+) -> Result<(), ActionError> {
+    let c = get(db, user, id).await?.ok_or(ActionError::NotFound)?;
+    let mut tx = db.writer().begin().await?;
+    let (kind, detail) = match action {
+        Action::Claim => claim(&mut tx, user, &c, now).await?,
+        Action::Assign { agent, team } => {
+            assign(&mut tx, db, config, user, &c, agent, team, now).await?
+        }
+        Action::Reclassify { category, note } => {
+            reclassify(&mut tx, user, &c, category, trimmed(note, 2000)?, now).await?
+        }
+        Action::Note { text } => {
+            let text = trimmed(Some(text), 4000)?
+                .ok_or_else(|| invalid("text", "write something first"))?;
+            ("note", json!({ "text": text }))
+        }
+        Action::Respond { kind, note } => {
+            respond(&mut tx, config, &c, kind, trimmed(note, 2000)?, now).await?
+        }
+        Action::Resolve { outcome, note } => {
+            resolve(&mut tx, &c, outcome, trimmed(note, 2000)?, now).await?
+        }
+        Action::Reopen => reopen(&mut tx, config, &c, now).await?,
+    };
+    sqlx::query("INSERT INTO conversation_log (id, conversation_id, at, actor, kind, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&c.id)
+        .bind(now)
+        .bind(&user.email)
+        .bind(kind)
+        .bind(detail.to_string())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(&c.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+type Logged = (&'static str, serde_json::Value);
+
+async fn claim(
+    tx: &mut Transaction<'static, Any>,
+    user: &User,
+    c: &Conversation,
+    _now: Millis,
+) -> Result<Logged, ActionError> {
+    if c.status != "open" {
+        return Err(invalid(
+            "status",
+            "only open conversations can be claimed; reopen it first",
+        ));
+    }
+    match c.assignee.as_deref() {
+        Some(me) if me == user.email => {
+            return Err(ActionError::Conflict(
+                "you already have this conversation".into(),
+            ));
+        }
+        Some(other) if !user.is_lead() => {
+            return Err(ActionError::Conflict(format!(
+                "{other} already has this conversation; ask a lead to reassign it"
+            )));
+        }
+        _ => {}
+    }
+    sqlx::query("UPDATE conversations SET assignee = $1 WHERE id = $2")
+        .bind(&user.email)
+        .bind(&c.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(("claimed", json!({ "from": c.assignee, "to": user.email })))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn assign(
+    tx: &mut Transaction<'static, Any>,
+    db: &Db,
+    config: &Config,
+    user: &User,
+    c: &Conversation,
+    agent: Option<String>,
+    team: Option<String>,
+    _now: Millis,
+) -> Result<Logged, ActionError> {
+    let team = team.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    let agent = agent
+        .map(|a| a.trim().to_lowercase())
+        .filter(|a| !a.is_empty());
+    let target_team = team.clone().or_else(|| c.team.clone());
+    if let Some(t) = &team
+        && config.team(t).is_none()
+    {
+        return Err(invalid("team", format!("{t:?} is not a team")));
+    }
+    if let Some(a) = &agent {
+        let Some(t) = &target_team else {
+            return Err(invalid("agent", "choose a team first"));
+        };
+        if !users::team_members(db, config, t).await?.contains(a) {
+            return Err(invalid("agent", format!("{a} is not a member of team {t}")));
+        }
+    }
+    if team.is_none() && agent.is_none() {
+        return Err(invalid("agent", "choose an agent or a team"));
+    }
+    sqlx::query("UPDATE conversations SET team = $1, assignee = $2 WHERE id = $3")
+        .bind(&target_team)
+        .bind(&agent)
+        .bind(&c.id)
+        .execute(&mut **tx)
+        .await?;
+    let _ = user;
+    Ok((
+        "assigned",
+        json!({ "from_team": c.team, "to_team": target_team, "from": c.assignee, "to": agent }),
+    ))
+}
+
+async fn reclassify(
+    tx: &mut Transaction<'static, Any>,
+    user: &User,
+    c: &Conversation,
+    category: Category,
+    note: Option<String>,
+    now: Millis,
+) -> Result<Logged, ActionError> {
+    if category == c.category {
+        return Err(invalid(
+            "category",
+            format!("it is already {}", category.label()),
+        ));
+    }
+    // The correction is about the reply that decided the category: the
+    // latest inbound reply of that category, else the latest reply.
+    let row = sqlx::query(
+        "SELECT id, category, rule_id, rules_version, body FROM events WHERE conversation_id = $1 AND kind = 'message' AND direction = 'in' \
+         ORDER BY CASE WHEN category = $2 THEN 0 ELSE 1 END, occurred_at DESC, id DESC LIMIT 1",
+    )
+    .bind(&c.id)
+    .bind(c.category.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (event_id, original, rule, version): (
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) = match &row {
+        Some(r) => (
+            Some(r.try_get(0)?),
+            r.try_get(1)?,
+            r.try_get(2)?,
+            r.try_get(3)?,
+        ),
+        None => (None, None, None, None),
+    };
+    if let Some(event_id) = event_id {
+        sqlx::query(
+            "INSERT INTO corrections (id, event_id, conversation_id, original_category, original_rule, rules_version, corrected, note, actor, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(event_id)
+        .bind(&c.id)
+        .bind(&original)
+        .bind(&rule)
+        .bind(&version)
+        .bind(category.as_str())
+        .bind(&note)
+        .bind(&user.email)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query("UPDATE conversations SET category = $1 WHERE id = $2")
+        .bind(category.as_str())
+        .bind(&c.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok((
+        "reclassified",
+        json!({ "from": c.category, "to": category, "rule": rule, "event": event_id, "text": note }),
+    ))
+}
+
+async fn respond(
+    tx: &mut Transaction<'static, Any>,
+    config: &Config,
+    c: &Conversation,
+    kind: ResponseKind,
+    note: Option<String>,
+    now: Millis,
+) -> Result<Logged, ActionError> {
+    // The first response stops the first-response clock; the resolution clock runs on.
+    if c.first_response_at.is_none() {
+        let targets = config.sla_for(c.team.as_deref(), c.category);
+        sqlx::query("UPDATE conversations SET first_response_at = $1, due_at = $2 WHERE id = $3")
+            .bind(now)
+            .bind(c.opened_at + targets.resolution_ms)
+            .bind(&c.id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok((
+        "response",
+        json!({ "kind": kind.as_str(), "text": note, "first": c.first_response_at.is_none() }),
+    ))
+}
+
+async fn resolve(
+    tx: &mut Transaction<'static, Any>,
+    c: &Conversation,
+    outcome: Outcome,
+    note: Option<String>,
+    now: Millis,
+) -> Result<Logged, ActionError> {
+    if c.status != "open" {
+        return Err(invalid("status", "this conversation is not open"));
+    }
+    sqlx::query("UPDATE conversations SET status = 'resolved', resolution = $1, resolved_at = $2 WHERE id = $3")
+        .bind(outcome.as_str())
+        .bind(now)
+        .bind(&c.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok((
+        "resolved",
+        json!({ "outcome": outcome.as_str(), "text": note }),
+    ))
+}
+
+async fn reopen(
+    tx: &mut Transaction<'static, Any>,
+    config: &Config,
+    c: &Conversation,
+    now: Millis,
+) -> Result<Logged, ActionError> {
+    if c.status == "open" {
+        return Err(invalid("status", "this conversation is already open"));
+    }
+    let targets = config.sla_for(c.team.as_deref(), c.category);
+    let due = if c.first_response_at.is_some() {
+        now + targets.resolution_ms
+    } else {
+        now + targets.first_response_ms
+    };
+    sqlx::query("UPDATE conversations SET status = 'open', resolution = NULL, resolved_at = NULL, due_at = $1 WHERE id = $2")
+        .bind(due)
+        .bind(&c.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok((
+        "reopened",
+        json!({ "was": c.status, "resolution": c.resolution }),
+    ))
+}

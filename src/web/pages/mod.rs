@@ -1,0 +1,146 @@
+//! Pages for people: sign-in, the queue, a conversation, the team view.
+//! Server-rendered with askama; htmx requests get a block of the same
+//! template instead of the whole page.
+
+mod account;
+mod conversation;
+mod queue;
+mod team;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use super::AppState;
+use super::error::{ErrorBody, request_id};
+use super::session::{CurrentUser, csrf_guard, is_htmx, security_headers};
+use crate::auth::users;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/queue") }))
+        .route("/login", get(account::login_page).post(account::login))
+        .route("/logout", post(account::logout))
+        .route(
+            "/setup/{token}",
+            get(account::setup_page).post(account::setup),
+        )
+        .route("/me/away", post(account::set_away))
+        .route("/queue", get(queue::page))
+        .route("/queue/rows", get(queue::rows))
+        .route("/conversations/{id}", get(conversation::page))
+        .route("/conversations/{id}/{action}", post(conversation::act))
+        .route("/team", get(team::page))
+        .layer(middleware::from_fn(html_errors))
+        .layer(middleware::from_fn_with_state(state, csrf_guard))
+        .layer(middleware::from_fn(security_headers))
+}
+
+/// What every page's frame needs.
+pub struct Chrome {
+    pub user: Option<UserChip>,
+    pub csrf: String,
+    pub nav: &'static str,
+    pub banners: Vec<String>,
+}
+
+pub struct UserChip {
+    pub name: String,
+    pub role: &'static str,
+    pub is_lead: bool,
+    pub away: bool,
+}
+
+impl Chrome {
+    pub fn anonymous() -> Chrome {
+        Chrome {
+            user: None,
+            csrf: String::new(),
+            nav: "",
+            banners: Vec::new(),
+        }
+    }
+
+    pub async fn for_user(state: &AppState, current: &CurrentUser, nav: &'static str) -> Chrome {
+        let u = &current.user;
+        let away = users::is_away(&state.db, &u.email).await.unwrap_or(false);
+        let mut banners = Vec::new();
+        if u.teams.is_empty() && !u.is_admin() {
+            banners.push("You are not in any team yet, so your queue is empty. Ask an administrator to add you to a team.".into());
+        }
+        Chrome {
+            user: Some(UserChip {
+                name: u.display_name().to_string(),
+                role: u.role.as_str(),
+                is_lead: u.is_lead(),
+                away,
+            }),
+            csrf: current.csrf.clone(),
+            nav,
+            banners,
+        }
+    }
+}
+
+/// Renders a template, or a plain 500 if the template itself fails.
+pub fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => super::WebError::Internal(format!("template failed: {e}")).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    title: String,
+    message: String,
+    request_id: Option<String>,
+}
+
+/// Turns JSON errors from handlers into pages for people (htmx requests get
+/// the message as text, which the page shows in its status line).
+async fn html_errors(request: Request, next: Next) -> Response {
+    let htmx = is_htmx(request.headers());
+    let id = request_id(request.headers());
+    let response = next.run(request).await;
+    let Some(body) = response.extensions().get::<ErrorBody>().cloned() else {
+        return response;
+    };
+    let status = response.status();
+    if htmx {
+        return (status, body.error).into_response();
+    }
+    let title = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::GONE => "Link no longer valid",
+        StatusCode::BAD_REQUEST => "Something in the request was wrong",
+        _ => "Something went wrong",
+    };
+    let page = ErrorPage {
+        chrome: Chrome::anonymous(),
+        title: title.into(),
+        message: body.error,
+        request_id: id,
+    };
+    (status, render(&page)).into_response()
+}
+
+/// Only same-site paths are followed after signing in.
+pub fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/queue"
+    }
+}
+
+pub fn htmx(headers: &HeaderMap) -> bool {
+    is_htmx(headers)
+}

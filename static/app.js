@@ -1,0 +1,67 @@
+// replydesk keyboard and live-queue behaviour. No framework, no inline script
+// (the Content-Security-Policy forbids it).
+(function () {
+  "use strict";
+  const SELECTED = "replydesk.selected";
+
+  function rows() { return Array.from(document.querySelectorAll("#rows tr[data-id]")); }
+
+  function select(row) {
+    rows().forEach((r) => r.classList.remove("selected"));
+    if (!row) return;
+    row.classList.add("selected");
+    row.setAttribute("aria-selected", "true");
+    sessionStorage.setItem(SELECTED, row.dataset.id);
+    row.scrollIntoView({ block: "nearest" });
+  }
+
+  function restoreSelection() {
+    const id = sessionStorage.getItem(SELECTED);
+    const row = rows().find((r) => r.dataset.id === id);
+    if (row) row.classList.add("selected");
+  }
+
+  function move(step) {
+    const all = rows();
+    if (!all.length) return;
+    const i = all.findIndex((r) => r.classList.contains("selected"));
+    const next = i < 0 ? all[0] : all[Math.min(all.length - 1, Math.max(0, i + step))];
+    select(next);
+  }
+
+  function typing(e) {
+    const t = e.target;
+    return t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
+  }
+
+  function click(id) { const el = document.getElementById(id); if (el && !el.disabled) el.click(); }
+  function focus(id) { const el = document.getElementById(id); if (el) el.focus(); }
+
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || typing(e)) return;
+    switch (e.key) {
+      case "j": move(1); break;
+      case "k": move(-1); break;
+      case "Enter": {
+        const row = document.querySelector("#rows tr.selected");
+        if (row) window.location = row.dataset.href; else return;
+        break;
+      }
+      case "c": click("do-claim"); break;
+      case "r": focus("outcome"); break;
+      case "n": focus("note"); break;
+      case "?": { const d = document.getElementById("help"); if (d && !d.open) d.showModal(); break; }
+      default: return;
+    }
+    e.preventDefault();
+  });
+
+  document.addEventListener("click", (e) => {
+    const row = e.target.closest && e.target.closest("#rows tr[data-href]");
+    if (row && !e.target.closest("a")) window.location = row.dataset.href;
+  });
+
+  // The queue refreshes itself; keep the agent's selection across refreshes.
+  document.addEventListener("htmx:afterSwap", restoreSelection);
+  document.addEventListener("DOMContentLoaded", restoreSelection);
+})();
