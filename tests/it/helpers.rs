@@ -189,6 +189,27 @@ name = "tw"
 provider = "twilio"
 auth_token = "{TWILIO_TOKEN}"
 public_url = "{TWILIO_URL}"
+
+[[team]]
+name = "sales"
+leads = ["lead@example.com"]
+members = ["agent@example.com", "bob@example.com"]
+
+[[team]]
+name = "service"
+members = ["svc@example.com"]
+
+[[route]]
+category = "interest"
+team = "sales"
+
+[[route]]
+category = "service"
+team = "service"
+
+[[route]]
+category = "confusion"
+team = "service"
 "#,
         data = data_dir.display(),
         rules = repo().join("rules").display(),
@@ -206,6 +227,15 @@ impl TestApp {
 
     /// Starts a desk with `extra` TOML added to the test configuration.
     pub async fn spawn_with(backend: Backend, extra: &str) -> Option<TestApp> {
+        TestApp::spawn_configured(backend, extra, |_| {}).await
+    }
+
+    /// Starts a desk whose configuration `adjust` may change further.
+    pub async fn spawn_configured(
+        backend: Backend,
+        extra: &str,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Option<TestApp> {
         let dir = tempfile::tempdir().unwrap();
         let pg = match backend {
             Backend::Postgres => Some(PgDatabase::create().await?),
@@ -215,7 +245,9 @@ impl TestApp {
             Some(pg) => pg.url.clone(),
             None => format!("sqlite://{}/desk.db", dir.path().display()),
         };
-        let config = test_config(&url, dir.path(), extra);
+        let mut config = test_config(&url, dir.path(), extra);
+        adjust(&mut config);
+        config.validate().expect("adjusted test config is valid");
         let clock = ManualClock::new(T0);
         let desk = Desk::build(config, clock.clone()).await.unwrap();
         let addr = desk.local_addr();
@@ -240,6 +272,70 @@ impl TestApp {
             server: Some(server),
             pg,
         })
+    }
+
+    /// A browser-like client (cookie jar) signed in as a new account.
+    pub async fn sign_in_as(&self, email: &str, role: &str) -> Session {
+        let role = replydesk::auth::users::Role::parse(role).unwrap();
+        let hash = replydesk::auth::users::hash_password(PASSWORD.into())
+            .await
+            .unwrap();
+        let _ = replydesk::auth::users::create(self.db(), email, role, &[], Some(&hash), T0).await;
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = client
+            .post(self.url("/login"))
+            .form(&[("email", email), ("password", PASSWORD), ("next", "/queue")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "signing in as {email}");
+        let page = client
+            .get(self.url("/queue"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = page
+            .split("name=\"_csrf\" value=\"")
+            .nth(1)
+            .map(|s| s[..64].to_string())
+            .unwrap_or_default();
+        Session {
+            client,
+            csrf,
+            base: self.base.clone(),
+        }
+    }
+
+    /// A conversation for a new text reply, routed; returns its id.
+    pub async fn conversation_for(&self, wa: &str, id: &str, text: &str) -> String {
+        assert_eq!(
+            self.post_meta(&meta_text(wa, id, text, T0 / 1000))
+                .await
+                .status(),
+            200
+        );
+        self.route_now().await;
+        use sqlx::Row;
+        sqlx::query("SELECT conversation_id FROM events WHERE provider_id = $1")
+            .bind(id)
+            .fetch_one(self.db().reader())
+            .await
+            .unwrap()
+            .try_get::<Option<String>, _>(0)
+            .unwrap()
+            .expect("the reply was routed into a conversation")
+    }
+
+    pub fn now(&self) -> i64 {
+        use replydesk::clock::Clock;
+        self.clock.now_ms()
     }
 
     pub fn db(&self) -> &Db {
@@ -507,5 +603,47 @@ impl Receiver {
             accept,
             received,
         }
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A signed-in person's client with their CSRF token.
+pub struct Session {
+    pub client: reqwest::Client,
+    pub csrf: String,
+    pub base: String,
+}
+
+impl Session {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        fields.push(("_csrf", &self.csrf));
+        self.client
+            .post(format!("{}{path}", self.base))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// As htmx posts: token in the header, fragment back.
+    pub async fn hx_post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("hx-request", "true")
+            .header("x-csrf-token", &self.csrf)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 }

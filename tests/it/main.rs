@@ -1,6 +1,9 @@
 //! The desk's integration tests: one binary, a `TestApp` per test, every
 //! storage test on SQLite and on PostgreSQL.
 
+// Test helpers panic on failure by design; clippy only exempts #[test] functions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 
 mod api;
@@ -8,3 +11,5 @@ mod conformance;
 mod crash;
 mod ingest;
 mod preferences;
+mod routing;
+mod web;

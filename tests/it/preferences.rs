@@ -4,8 +4,6 @@
 
 use crate::helpers::*;
 use crate::on_both_databases;
-#[allow(unused_imports)]
-use replydesk::clock::Clock;
 use serde_json::{Value, json};
 
 const WA: &str = "16315551234";
@@ -97,7 +95,7 @@ on_both_databases! {
     async fn a_manual_do_not_contact_wins_until_lifted(app: TestApp) {
         app.post_meta(&user_preferences("resume", 1_795_687_000)).await;
         let contact = replydesk::ingest::event::contact_id_for_phone(PHONE);
-        let now = app.clock.now_ms();
+        let now = app.now();
         replydesk::preferences::set_do_not_contact(app.db(), &contact, true, "admin@example.com", "asked by phone", now).await.unwrap();
         // A later opt-in by the customer does not lift an administrator's do-not-contact.
         app.post_meta(&user_preferences("resume", (now / 1000) + 60)).await;
@@ -108,7 +106,7 @@ on_both_databases! {
             assert_eq!(e["deciding_event"]["reason"], "asked by phone");
         }
         app.clock.advance(120_000);
-        replydesk::preferences::set_do_not_contact(app.db(), &contact, false, "admin@example.com", "cleared", app.clock.now_ms()).await.unwrap();
+        replydesk::preferences::set_do_not_contact(app.db(), &contact, false, "admin@example.com", "cleared", app.now()).await.unwrap();
         assert!(app.allowed(PHONE, "whatsapp", "marketing").await);
     }
 }
@@ -230,5 +228,28 @@ async fn a_failed_registered_message_falls_back_once_even_when_the_receiver_is_d
             replydesk::outbox::sign_body("fallback-secret", body.as_bytes())
         );
         drop(app);
+    }
+}
+
+on_both_databases! {
+    async fn a_stop_reply_suppresses_before_the_webhook_is_answered_and_start_lifts_it(app: TestApp) {
+        let r = app.post_meta(&meta_text(WA, "wamid.stop", "STOP", 1_795_687_000)).await;
+        assert_eq!(r.status(), 200);
+        // No routing, no worker: the ledger row was written with the reply.
+        let e = app.eligibility(PHONE, "whatsapp", "marketing").await;
+        assert_eq!((e["allowed"].as_bool(), e["reason"].as_str()), (Some(false), Some("opted_out")));
+        assert_eq!(e["deciding_event"]["signal"], "keyword_opt_out");
+        assert_eq!(e["deciding_event"]["evidence_message_id"], "wamid.stop");
+        assert!(!app.allowed(PHONE, "whatsapp", "all").await);
+        // A plain later reply opens a conversation but does not re-subscribe.
+        app.post_meta(&meta_text(WA, "wamid.q", "How much does it cost?", 1_795_687_100)).await;
+        assert!(!app.allowed(PHONE, "whatsapp", "marketing").await);
+        // START does.
+        app.post_meta(&meta_text(WA, "wamid.start", "START", 1_795_687_200)).await;
+        let e = app.eligibility(PHONE, "whatsapp", "marketing").await;
+        assert_eq!((e["allowed"].as_bool(), e["deciding_event"]["signal"].as_str()), (Some(true), Some("keyword_opt_in")));
+        // A negated stop is not an opt-out.
+        app.post_meta(&meta_text("16315550777", "wamid.neg", "don't stop sending me the offers", 1_795_687_300)).await;
+        assert!(app.allowed("+16315550777", "whatsapp", "marketing").await);
     }
 }
