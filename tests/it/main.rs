@@ -6,5 +6,7 @@ mod helpers;
 mod api;
 mod conformance;
 mod crash;
+mod email;
 mod ingest;
 mod preferences;
+mod smtp;
