@@ -324,3 +324,56 @@ async fn an_email_without_recipients_is_refused_when_queued() {
     let error = queue_email_in(&mut tx, "k2", &bad, 0).await.unwrap_err();
     assert!(error.to_string().contains("not an address"), "{error}");
 }
+
+/// Wraps a deliverer: every delivery takes 61 s on the test clock (within
+/// the longest SMTP timeout), and during the second one another worker runs.
+#[derive(Debug)]
+struct SlowDelivery {
+    inner: Arc<dyn Deliver>,
+    clock: Arc<replydesk::clock::ManualClock>,
+    other: std::sync::OnceLock<Arc<Outbox>>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Deliver for SlowDelivery {
+    fn deliver<'a>(
+        &'a self,
+        row: &'a Claimed,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.clock.advance(61_000);
+            if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                self.other.get().unwrap().run_once().await.unwrap();
+            }
+            self.inner.deliver(row).await
+        })
+    }
+}
+
+on_both_databases! {
+    async fn a_worker_whose_batch_outlives_its_leases_does_not_resend_what_another_took(app: TestApp) {
+        let sink = SmtpSink::start().await;
+        for n in 0..5 {
+            queue(&app, &format!("conv-{n}:level-1"), &escalation(n)).await;
+        }
+        let smtp = || email_deliverer(Some(&smtp_config(&sink)), app.dir.path()).unwrap();
+        let slow = Arc::new(SlowDelivery {
+            inner: smtp(),
+            clock: app.clock.clone(),
+            other: std::sync::OnceLock::new(),
+            calls: std::sync::atomic::AtomicUsize::new(0),
+        });
+        slow.other.set(Arc::new(worker(&app, smtp()))).unwrap();
+        let first = worker(&app, slow.clone());
+
+        // The first worker claims all five under a two-minute lease and is
+        // slow; by its second email the leases of the rest have run out and
+        // the other worker takes them.
+        first.run_once().await.unwrap();
+
+        let received = sink.received();
+        let distinct: HashSet<String> = subjects(&received).into_iter().collect();
+        assert_eq!(distinct.len(), 5, "every email was sent");
+        assert_eq!(received.len(), 5, "no email was sent twice");
+    }
+}
