@@ -41,8 +41,10 @@ const FILE_SENDER: &str = "replydesk@localhost";
 pub enum EmailError {
     #[error("config {key}: {message}")]
     Invalid { key: &'static str, message: String },
-    #[error("email {subject:?} cannot be queued: {reason}")]
-    Unsendable { subject: String, reason: String },
+    /// Checked when queued, so an email that could never be sent is not
+    /// retried forever.
+    #[error("email cannot be queued: {0}")]
+    Unsendable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -179,6 +181,19 @@ fn url_has_credentials(url: &str) -> bool {
     authority.contains('@')
 }
 
+/// The URL without `user:password@`, fit for logs.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}{tail}")
+}
+
 /// One email, as stored in the outbox row's payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Email {
@@ -247,16 +262,9 @@ pub async fn queue_email_in(
     email: &Email,
     now: Millis,
 ) -> Result<(), EmailError> {
-    email
-        .recipients()
-        .map_err(|reason| EmailError::Unsendable {
-            subject: email.subject.clone(),
-            reason,
-        })?;
-    let payload = serde_json::to_string(email).map_err(|e| EmailError::Unsendable {
-        subject: email.subject.clone(),
-        reason: e.to_string(),
-    })?;
+    email.recipients().map_err(EmailError::Unsendable)?;
+    let payload =
+        serde_json::to_string(email).map_err(|e| EmailError::Unsendable(e.to_string()))?;
     let delivery = NewDelivery {
         kind: KIND,
         idempotency_key: idempotency_key.to_string(),
@@ -283,7 +291,7 @@ pub struct SmtpDelivery {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     timeout: Duration,
-    /// The server for error messages, without credentials.
+    /// The server for logs and errors: no user name, no password.
     server: String,
 }
 
@@ -305,7 +313,7 @@ impl SmtpDelivery {
             transport: settings.builder.build(),
             from: settings.from,
             timeout: settings.timeout,
-            server: redact(&config.url),
+            server: without_userinfo(&config.url),
         })
     }
 }
@@ -529,6 +537,18 @@ mod tests {
             assert_eq!(got, key, "{name}: {message}");
             assert!(!message.contains("s3cret"), "{name} shows the password");
         }
+    }
+
+    #[test]
+    fn the_server_is_named_without_user_or_password() {
+        assert_eq!(
+            without_userinfo("smtps://desk:s3cret@mail.example.com:465?x=1"),
+            "smtps://mail.example.com:465?x=1"
+        );
+        assert_eq!(
+            without_userinfo("smtp://127.0.0.1:25"),
+            "smtp://127.0.0.1:25"
+        );
     }
 
     #[test]

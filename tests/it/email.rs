@@ -3,6 +3,10 @@
 //! is down, never duplicated by a restart or a second worker, and written as
 //! `.eml` files when no SMTP server is configured.
 
+// Test code: a failed unwrap is a failed test. clippy's allow-unwrap-in-tests
+// covers #[test] functions only, not the helpers around them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use mail_parser::{MessageParser, MimeHeaders};
 use replydesk::clock::Clock;
 use replydesk::notify::email::{

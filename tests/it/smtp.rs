@@ -8,6 +8,9 @@
 //! the sender's call returns, the message is visible here: no waiting.
 
 #![allow(dead_code)]
+// Test code: a failed unwrap is a failed test. clippy's allow-unwrap-in-tests
+// covers #[test] functions only, not the helpers around them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
