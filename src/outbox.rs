@@ -133,6 +133,9 @@ pub fn backoff_ms(attempts: i64) -> Millis {
     (30_000i64 * 2i64.pow(exp)).min(3_600_000)
 }
 
+/// How long a claim holds a row. Every delivery must end well within it.
+const LEASE_MS: Millis = 120_000;
+
 /// The outbox worker.
 #[derive(Debug)]
 pub struct Outbox {
@@ -185,7 +188,7 @@ impl Outbox {
              RETURNING id, kind, target, subject, payload, attempts"
         );
         let rows = sqlx::query(&sql)
-            .bind(now + 120_000)
+            .bind(now + LEASE_MS)
             .bind(&self.owner)
             .bind(now)
             .bind(limit)
@@ -206,6 +209,22 @@ impl Outbox {
             .map_err(Into::into)
     }
 
+    /// Extends this worker's lease on one row just before delivering it.
+    /// False when the lease ran out while earlier rows of the batch were
+    /// delivered and another worker has taken the row: sending it here too
+    /// would send it twice.
+    async fn renew(&self, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'pending'",
+        )
+        .bind(self.clock.now_ms() + LEASE_MS)
+        .bind(id)
+        .bind(&self.owner)
+        .execute(self.db.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Delivers every due row once; returns how many were sent.
     pub async fn run_once(&self) -> StoreResult<usize> {
         let mut sent = 0;
@@ -219,6 +238,9 @@ impl Outbox {
                 else {
                     continue;
                 };
+                if !self.renew(&row.id).await? {
+                    continue;
+                }
                 let result = deliverer.deliver(&row).await;
                 let now = self.clock.now_ms();
                 match result {
