@@ -30,6 +30,8 @@ pub enum StartError {
     Rules { dir: String, errors: RulesErrors },
     #[error("the status code file is not valid; the desk will not start on it: {0}")]
     StatusCodes(#[from] StatusCodesError),
+    #[error("email is not set up correctly: {0}")]
+    Email(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -71,7 +73,8 @@ impl Desk {
         let signals = SignalContext::new(status_codes, config.fallback.url.clone());
         crate::contacts::warm_up();
         let config = Arc::new(config);
-        let router = Router::new(db.clone(), clock.clone(), config.clone());
+        let calendars = Arc::new(crate::sla::clock::Calendars::from_config(&config));
+        let router = Router::new(db.clone(), clock.clone(), config.clone(), calendars.clone());
         let wake_router = router.waker();
         let (ingest, writer) = Ingest::start(
             db.clone(),
@@ -81,9 +84,24 @@ impl Desk {
             signals.clone(),
             move || wake_router.notify_one(),
         );
-        let outbox = Arc::new(Outbox::new(db.clone(), clock.clone()).with(
-            "fallback",
-            Arc::new(HttpDelivery::new(config.fallback.secret.clone())),
+        let email = crate::notify::email::email_deliverer(config.smtp.as_ref(), &config.data_dir)
+            .map_err(|e| StartError::Email(e.to_string()))?;
+        if config.smtp.is_none() {
+            tracing::warn!(dir = %crate::notify::email::outbox_dir(&config.data_dir).display(),
+                "no [smtp] configured: escalation emails are written as .eml files instead of being sent");
+        }
+        let outbox = Arc::new(
+            Outbox::new(db.clone(), clock.clone())
+                .with(
+                    "fallback",
+                    Arc::new(HttpDelivery::new(config.fallback.secret.clone())),
+                )
+                .with(crate::notify::email::KIND, email),
+        );
+        let sla = Arc::new(crate::sla::worker::SlaWorker::new(
+            db.clone(),
+            clock.clone(),
+            config.clone(),
         ));
         let listener =
             TcpListener::bind(&config.bind)
@@ -98,10 +116,22 @@ impl Desk {
             );
         }
         let stop = CancellationToken::new();
-        let background = vec![
-            tokio::spawn(router.clone().run(stop.clone(), Duration::from_secs(2))),
-            tokio::spawn(outbox.clone().run(stop.clone(), Duration::from_secs(5))),
-        ];
+        let mut background = Vec::new();
+        if config.workers.router {
+            background.push(tokio::spawn(
+                router.clone().run(stop.clone(), Duration::from_secs(2)),
+            ));
+        }
+        if config.workers.outbox {
+            background.push(tokio::spawn(
+                outbox.clone().run(stop.clone(), Duration::from_secs(5)),
+            ));
+        }
+        if config.workers.sla {
+            background.push(tokio::spawn(
+                sla.clone().run(stop.clone(), Duration::from_secs(5)),
+            ));
+        }
         let state = AppState::new(Inner {
             config,
             db,
@@ -110,6 +140,8 @@ impl Desk {
             signals,
             ingest,
             router,
+            calendars,
+            sla,
             outbox,
             metrics: telemetry::metrics(),
         });

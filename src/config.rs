@@ -74,6 +74,41 @@ pub struct Config {
     pub fallback: FallbackConfig,
     #[serde(default, rename = "sla")]
     pub slas: Vec<SlaConfig>,
+    /// Outgoing email; without it escalations are written as `.eml` files
+    /// under `data/outbox/` and admins see a warning.
+    #[serde(default)]
+    pub smtp: Option<crate::notify::email::SmtpConfig>,
+    #[serde(default)]
+    pub workers: WorkersConfig,
+}
+
+/// Which background workers this instance runs. All on by default; with
+/// several instances on one PostgreSQL database each worker may run on any
+/// or all of them (claims are leases and locks), so this is for operators
+/// who want web-only instances, and for tests that drive workers by hand.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersConfig {
+    #[serde(default = "yes")]
+    pub router: bool,
+    #[serde(default = "yes")]
+    pub outbox: bool,
+    #[serde(default = "yes")]
+    pub sla: bool,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig {
+            router: true,
+            outbox: true,
+            sla: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// An SLA policy for a team, optionally for one category of its replies.
@@ -129,6 +164,9 @@ pub struct TeamConfig {
     /// Most open conversations one agent is given automatically.
     #[serde(default)]
     pub capacity: Option<u32>,
+    /// When the SLA clock runs; without hours it runs around the clock.
+    #[serde(default)]
+    pub hours: Option<crate::sla::hours::HoursConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -370,6 +408,10 @@ impl Config {
             ));
         }
         self.validate_routing()?;
+        if let Some(smtp) = &self.smtp {
+            smtp.validate()
+                .map_err(|e| invalid("smtp", e.to_string()))?;
+        }
         let mut names = HashSet::new();
         for (i, channel) in self.channels.iter().enumerate() {
             channel.validate(i)?;
@@ -394,6 +436,10 @@ impl Config {
                     format!("team[{i}].name"),
                     "expected a unique, non-empty team name",
                 ));
+            }
+            if let Some(hours) = &team.hours {
+                crate::sla::hours::BusinessHours::from_config(hours)
+                    .map_err(|m| invalid(format!("team[{i}] (team {:?})", team.name), m))?;
             }
             if team.assignment == Assignment::RoundRobin && team.members.is_empty() {
                 return Err(invalid(

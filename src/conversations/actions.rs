@@ -10,6 +10,7 @@ use crate::auth::users::{self, User};
 use crate::clock::Millis;
 use crate::config::Config;
 use crate::model::Category;
+use crate::sla::clock::{Calendars, Target, schedule};
 use crate::store::{Db, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +149,7 @@ fn trimmed(text: Option<String>, max: usize) -> Result<Option<String>, ActionErr
 pub async fn apply(
     db: &Db,
     config: &Config,
+    calendars: &Calendars,
     user: &User,
     id: &str,
     action: Action,
@@ -169,12 +171,21 @@ pub async fn apply(
             ("note", json!({ "text": text }))
         }
         Action::Respond { kind, note } => {
-            respond(&mut tx, config, &c, kind, trimmed(note, 2000)?, now).await?
+            respond(
+                &mut tx,
+                config,
+                calendars,
+                &c,
+                kind,
+                trimmed(note, 2000)?,
+                now,
+            )
+            .await?
         }
         Action::Resolve { outcome, note } => {
             resolve(&mut tx, &c, outcome, trimmed(note, 2000)?, now).await?
         }
-        Action::Reopen => reopen(&mut tx, config, &c, now).await?,
+        Action::Reopen => reopen(&mut tx, config, calendars, &c, now).await?,
     };
     sqlx::query("INSERT INTO conversation_log (id, conversation_id, at, actor, kind, detail) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(uuid::Uuid::now_v7().to_string())
@@ -344,20 +355,31 @@ async fn reclassify(
 async fn respond(
     tx: &mut Transaction<'static, Any>,
     config: &Config,
+    calendars: &Calendars,
     c: &Conversation,
     kind: ResponseKind,
     note: Option<String>,
     now: Millis,
 ) -> Result<Logged, ActionError> {
-    // The first response stops the first-response clock; the resolution clock runs on.
+    // The first response stops the first-response clock; the resolution
+    // clock, counted from the first reply, runs on.
     if c.first_response_at.is_none() {
-        let targets = config.sla_for(c.team.as_deref(), c.category);
-        sqlx::query("UPDATE conversations SET first_response_at = $1, due_at = $2 WHERE id = $3")
+        sqlx::query("UPDATE conversations SET first_response_at = $1 WHERE id = $2")
             .bind(now)
-            .bind(c.opened_at + targets.resolution_ms)
             .bind(&c.id)
             .execute(&mut **tx)
             .await?;
+        if c.status == "open" {
+            let clock = schedule(
+                config,
+                calendars,
+                c.team.as_deref(),
+                c.category,
+                Target::Resolution,
+                c.opened_at,
+            );
+            crate::sla::write_clock(&mut **tx, &c.id, Some(clock)).await?;
+        }
     }
     Ok((
         "response",
@@ -381,6 +403,7 @@ async fn resolve(
         .bind(&c.id)
         .execute(&mut **tx)
         .await?;
+    crate::sla::write_clock(&mut **tx, &c.id, None).await?;
     Ok((
         "resolved",
         json!({ "outcome": outcome.as_str(), "text": note }),
@@ -390,23 +413,31 @@ async fn resolve(
 async fn reopen(
     tx: &mut Transaction<'static, Any>,
     config: &Config,
+    calendars: &Calendars,
     c: &Conversation,
     now: Millis,
 ) -> Result<Logged, ActionError> {
     if c.status == "open" {
         return Err(invalid("status", "this conversation is already open"));
     }
-    let targets = config.sla_for(c.team.as_deref(), c.category);
-    let due = if c.first_response_at.is_some() {
-        now + targets.resolution_ms
-    } else {
-        now + targets.first_response_ms
-    };
-    sqlx::query("UPDATE conversations SET status = 'open', resolution = NULL, resolved_at = NULL, due_at = $1 WHERE id = $2")
-        .bind(due)
+    sqlx::query("UPDATE conversations SET status = 'open', resolution = NULL, resolved_at = NULL WHERE id = $1")
         .bind(&c.id)
         .execute(&mut **tx)
         .await?;
+    let target = if c.first_response_at.is_some() {
+        Target::Resolution
+    } else {
+        Target::FirstResponse
+    };
+    let clock = schedule(
+        config,
+        calendars,
+        c.team.as_deref(),
+        c.category,
+        target,
+        now,
+    );
+    crate::sla::write_clock(&mut **tx, &c.id, Some(clock)).await?;
     Ok((
         "reopened",
         json!({ "was": c.status, "resolution": c.resolution }),

@@ -13,6 +13,7 @@ use super::table::{AgentLoad, RouteInput, next_agent, route};
 use crate::clock::{Millis, SharedClock};
 use crate::config::{Config, parse_duration_ms};
 use crate::model::Category;
+use crate::sla::clock::{Calendars, SlaClock, Target, schedule};
 use crate::store::{Backend, Db, StoreResult, placeholders};
 
 /// A reply waiting to be routed.
@@ -47,7 +48,8 @@ struct Conversation {
     last_inbound_at: Millis,
     resolved_at: Option<Millis>,
     resolution: Option<String>,
-    due_at: Option<Millis>,
+    /// A clock to start, when routing or reopening set one.
+    new_clock: Option<SlaClock>,
     is_new: bool,
     dirty: bool,
 }
@@ -72,6 +74,7 @@ pub struct Router {
     db: Db,
     clock: SharedClock,
     config: Arc<Config>,
+    calendars: Arc<Calendars>,
     wake: Arc<Notify>,
     reopen_ms: Millis,
     attribution_ms: Millis,
@@ -80,7 +83,12 @@ pub struct Router {
 const BATCH: i64 = 500;
 
 impl Router {
-    pub fn new(db: Db, clock: SharedClock, config: Arc<Config>) -> Router {
+    pub fn new(
+        db: Db,
+        clock: SharedClock,
+        config: Arc<Config>,
+        calendars: Arc<Calendars>,
+    ) -> Router {
         // Validated at start-up; the fallbacks only guard against a config built by hand.
         let reopen_ms = parse_duration_ms(&config.routing.reopen_window).unwrap_or(72 * 3_600_000);
         let attribution_ms =
@@ -89,6 +97,7 @@ impl Router {
             db,
             clock,
             config,
+            calendars,
             wake: Arc::new(Notify::new()),
             reopen_ms,
             attribution_ms,
@@ -215,7 +224,7 @@ impl Router {
         contacts.dedup();
         let sql = format!(
             "SELECT id, contact_id, channel, status, category, team, assignee, journey, outbound_id, lang, last_text, \
-                    message_count, opened_at, last_inbound_at, resolved_at, resolution, due_at \
+                    message_count, opened_at, last_inbound_at, resolved_at, resolution \
              FROM conversations WHERE contact_id IN ({}) AND (status = 'open' OR updated_at >= ${}) \
              ORDER BY opened_at",
             placeholders(1, contacts.len()),
@@ -246,7 +255,7 @@ impl Router {
                 last_inbound_at: r.try_get("last_inbound_at")?,
                 resolved_at: r.try_get("resolved_at")?,
                 resolution: r.try_get("resolution")?,
-                due_at: r.try_get("due_at")?,
+                new_clock: None,
                 is_new: false,
                 dirty: false,
             };
@@ -474,8 +483,14 @@ impl<'r> Work<'r> {
         if needs_team {
             self.route_and_assign(tx, key, reply).await?;
         } else if let Some(c) = self.conversations.get_mut(key) {
-            let targets = self.router.config.sla_for(c.team.as_deref(), c.category);
-            c.due_at = Some(reply.occurred_at + targets.first_response_ms);
+            c.new_clock = Some(schedule(
+                &self.router.config,
+                &self.router.calendars,
+                c.team.as_deref(),
+                c.category,
+                Target::FirstResponse,
+                reply.occurred_at,
+            ));
         }
         Ok(())
     }
@@ -510,7 +525,7 @@ impl<'r> Work<'r> {
             last_inbound_at: reply.occurred_at,
             resolved_at: quiet.then_some(self.now),
             resolution: (reply.category == Category::Noise).then(|| "noise".to_string()),
-            due_at: None,
+            new_clock: None,
             is_new: true,
             dirty: true,
         };
@@ -601,8 +616,14 @@ impl<'r> Work<'r> {
             None => None,
         };
         if let Some(c) = self.conversations.get_mut(key) {
-            let targets = config.sla_for(decision.team.as_deref(), c.category);
-            c.due_at = Some(reply.occurred_at.max(c.opened_at) + targets.first_response_ms);
+            c.new_clock = Some(schedule(
+                &config,
+                &self.router.calendars,
+                decision.team.as_deref(),
+                c.category,
+                Target::FirstResponse,
+                reply.occurred_at.max(c.opened_at),
+            ));
             c.team = decision.team;
             c.assignee = assignee;
             c.dirty = true;
@@ -690,12 +711,12 @@ async fn write_conversation(
 ) -> StoreResult<()> {
     let sql = if c.is_new {
         "INSERT INTO conversations (id, contact_id, channel, status, category, team, assignee, journey, outbound_id, lang, \
-           last_text, message_count, opened_at, last_inbound_at, resolved_at, resolution, updated_at, due_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+           last_text, message_count, opened_at, last_inbound_at, resolved_at, resolution, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     } else {
         "UPDATE conversations SET contact_id = $2, channel = $3, status = $4, category = $5, team = $6, assignee = $7, \
            journey = $8, outbound_id = $9, lang = $10, last_text = $11, message_count = $12, opened_at = $13, \
-           last_inbound_at = $14, resolved_at = $15, resolution = $16, updated_at = $17, due_at = $18 WHERE id = $1"
+           last_inbound_at = $14, resolved_at = $15, resolution = $16, updated_at = $17 WHERE id = $1"
     };
     sqlx::query(sql)
         .bind(&c.id)
@@ -715,9 +736,12 @@ async fn write_conversation(
         .bind(c.resolved_at)
         .bind(&c.resolution)
         .bind(now)
-        .bind(c.due_at)
         .execute(&mut **tx)
         .await?;
+    if c.new_clock.is_some() || c.status != "open" {
+        crate::sla::write_clock(&mut **tx, &c.id, c.new_clock.filter(|_| c.status == "open"))
+            .await?;
+    }
     Ok(())
 }
 

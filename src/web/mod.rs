@@ -3,6 +3,7 @@
 
 mod api;
 mod assets;
+pub mod chart;
 pub mod error;
 pub mod format;
 mod ops;
@@ -41,6 +42,8 @@ pub struct Inner {
     pub signals: Arc<SignalContext>,
     pub ingest: Ingest,
     pub router: crate::routing::Router,
+    pub calendars: Arc<crate::sla::clock::Calendars>,
+    pub sla: Arc<crate::sla::worker::SlaWorker>,
     pub outbox: Arc<Outbox>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }

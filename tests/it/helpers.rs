@@ -178,6 +178,12 @@ rules_dir = "{rules}"
 sqlite_synchronous = "normal"
 {extra}
 
+# Tests deliver the outbox and check SLA clocks by hand (deliver_now,
+# state.sla.run_once) so that nothing races them; the router runs as in production.
+[workers]
+outbox = false
+sla = false
+
 [[channel]]
 name = "main"
 provider = "meta"
@@ -331,6 +337,11 @@ impl TestApp {
             .try_get::<Option<String>, _>(0)
             .unwrap()
             .expect("the reply was routed into a conversation")
+    }
+
+    /// The PostgreSQL database of this test, for a second desk instance.
+    pub fn pg_url(&self) -> Option<String> {
+        self.pg.as_ref().map(|p| p.url.clone())
     }
 
     pub fn now(&self) -> i64 {

@@ -13,5 +13,6 @@ mod email;
 mod ingest;
 mod preferences;
 mod routing;
+mod sla;
 mod smtp;
 mod web;

@@ -315,7 +315,16 @@ pub async fn act(
     let now = state.clock.now_ms();
     let result = match parse_action(&name, &form) {
         Ok(action) => {
-            conversations::apply(&state.db, &state.config, &current.user, &id, action, now).await
+            conversations::apply(
+                &state.db,
+                &state.config,
+                &state.calendars,
+                &current.user,
+                &id,
+                action,
+                now,
+            )
+            .await
         }
         Err(e) => Err(e),
     };

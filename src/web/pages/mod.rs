@@ -3,6 +3,7 @@
 //! template instead of the whole page.
 
 mod account;
+mod breaches;
 mod conversation;
 mod queue;
 mod team;
@@ -35,6 +36,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/conversations/{id}", get(conversation::page))
         .route("/conversations/{id}/{action}", post(conversation::act))
         .route("/team", get(team::page))
+        .route("/breaches", get(breaches::page))
+        .route("/breaches/{id}/ack", post(breaches::acknowledge))
         .layer(middleware::from_fn(html_errors))
         .layer(middleware::from_fn_with_state(state, csrf_guard))
         .layer(middleware::from_fn(security_headers))
@@ -69,6 +72,12 @@ impl Chrome {
         let u = &current.user;
         let away = users::is_away(&state.db, &u.email).await.unwrap_or(false);
         let mut banners = Vec::new();
+        if u.is_admin() && !crate::notify::email::email_is_delivered(state.config.smtp.as_ref()) {
+            banners.push(format!(
+                "Email is not being delivered: no [smtp] is configured, so escalations are written to {} instead.",
+                crate::notify::email::outbox_dir(&state.config.data_dir).display()
+            ));
+        }
         if u.teams.is_empty() && !u.is_admin() {
             banners.push("You are not in any team yet, so your queue is empty. Ask an administrator to add you to a team.".into());
         }
