@@ -14,7 +14,7 @@ use crate::clock::{Millis, SharedClock};
 use crate::config::{Config, parse_duration_ms};
 use crate::model::Category;
 use crate::sla::clock::{Calendars, SlaClock, Target, schedule};
-use crate::store::{Backend, Db, StoreResult, placeholders};
+use crate::store::{Backend, Db, StoreResult, fixed_chunks, placeholders, values_rows};
 
 /// A reply waiting to be routed.
 #[derive(Debug, Clone)]
@@ -679,47 +679,61 @@ impl<'r> Work<'r> {
         Ok(())
     }
 
+    /// Writes the batch with a handful of multi-row statements, whatever its size.
     async fn write(self, tx: &mut Transaction<'static, Any>) -> StoreResult<()> {
+        let backend = self.router.db.backend();
         let now = self.now;
-        for c in self.conversations.values().filter(|c| c.dirty) {
-            write_conversation(tx, c, now).await?;
-        }
-        for log in &self.logs {
-            sqlx::query("INSERT INTO conversation_log (id, conversation_id, at, actor, kind, detail) VALUES ($1, $2, $3, 'system', $4, $5)")
-                .bind(uuid::Uuid::now_v7().to_string())
-                .bind(&log.conversation_id)
-                .bind(now)
-                .bind(log.kind)
-                .bind(log.detail.to_string())
-                .execute(&mut **tx)
-                .await?;
-        }
+        let dirty: Vec<&Conversation> = self.conversations.values().filter(|c| c.dirty).collect();
+        let (new, old): (Vec<&Conversation>, Vec<&Conversation>) =
+            dirty.into_iter().partition(|c| c.is_new);
+        insert_conversations(tx, backend, &new, now).await?;
+        update_conversations(tx, backend, &old, now).await?;
+        insert_logs(tx, backend, &self.logs, now).await?;
         for (team, (_, last)) in &self.loads {
             if let Some(last) = last {
                 sqlx::query("INSERT INTO team_cursor (team, last_assignee) VALUES ($1, $2) ON CONFLICT (team) DO UPDATE SET last_assignee = excluded.last_assignee")
                     .bind(team).bind(last).execute(&mut **tx).await?;
             }
         }
-        mark_routed(tx, &self.events, now).await
+        mark_routed(tx, backend, &self.events, now).await
     }
 }
 
-async fn write_conversation(
-    tx: &mut Transaction<'static, Any>,
+/// The clock columns a conversation is written with: a new clock, none for
+/// a conversation that is not open, else `None` to leave them as they are.
+fn clock_columns(
     c: &Conversation,
+) -> Option<(
+    Option<&'static str>,
+    Option<Millis>,
+    Option<Millis>,
+    Option<Millis>,
+    Option<Millis>,
+)> {
+    if c.status != "open" {
+        return Some((None, None, None, None, None));
+    }
+    c.new_clock.map(|k| {
+        (
+            Some(k.target.as_str()),
+            Some(k.at_risk_at),
+            Some(k.due_at),
+            Some(k.level2_at),
+            k.next_check(None),
+        )
+    })
+}
+
+const CONV_COLS: usize = 22;
+
+fn bind_conversation<'q>(
+    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    c: &'q Conversation,
     now: Millis,
-) -> StoreResult<()> {
-    let sql = if c.is_new {
-        "INSERT INTO conversations (id, contact_id, channel, status, category, team, assignee, journey, outbound_id, lang, \
-           last_text, message_count, opened_at, last_inbound_at, resolved_at, resolution, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-    } else {
-        "UPDATE conversations SET contact_id = $2, channel = $3, status = $4, category = $5, team = $6, assignee = $7, \
-           journey = $8, outbound_id = $9, lang = $10, last_text = $11, message_count = $12, opened_at = $13, \
-           last_inbound_at = $14, resolved_at = $15, resolution = $16, updated_at = $17 WHERE id = $1"
-    };
-    sqlx::query(sql)
-        .bind(&c.id)
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    let clock = clock_columns(c);
+    let (target, at_risk, due, level2, next) = clock.unwrap_or_default();
+    q.bind(&c.id)
         .bind(&c.contact_id)
         .bind(&c.channel)
         .bind(&c.status)
@@ -736,39 +750,111 @@ async fn write_conversation(
         .bind(c.resolved_at)
         .bind(&c.resolution)
         .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    if c.new_clock.is_some() || c.status != "open" {
-        crate::sla::write_clock(&mut **tx, &c.id, c.new_clock.filter(|_| c.status == "open"))
-            .await?;
+        .bind(i64::from(clock.is_some()))
+        .bind(target)
+        .bind(at_risk)
+        .bind(due)
+        .bind(level2)
+        .bind(next)
+}
+
+async fn insert_conversations(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    rows: &[&Conversation],
+    now: Millis,
+) -> StoreResult<()> {
+    for chunk in fixed_chunks(rows) {
+        // The set-clock flag (column 18) only matters for updates; inserts take the clock as given.
+        let sql = format!(
+            "INSERT INTO conversations (id, contact_id, channel, status, category, team, assignee, journey, outbound_id, lang, \
+               last_text, message_count, opened_at, last_inbound_at, resolved_at, resolution, updated_at, \
+               sla_target, at_risk_at, due_at, level2_at, next_check_at) \
+             SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, \
+                    column12, column13, column14, column15, column16, column17, column19, column20, column21, column22, column23 \
+             FROM (VALUES {}) AS v",
+            values_rows(backend, chunk.len(), CONV_COLS + 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for c in chunk {
+            q = bind_conversation(q, c, now);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(())
 }
 
-/// Marks the batch routed, grouped so a batch costs a few statements.
+async fn update_conversations(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    rows: &[&Conversation],
+    now: Millis,
+) -> StoreResult<()> {
+    for chunk in fixed_chunks(rows) {
+        let sql = format!(
+            "UPDATE conversations SET contact_id = v.column2, channel = v.column3, status = v.column4, category = v.column5, \
+               team = v.column6, assignee = v.column7, journey = v.column8, outbound_id = v.column9, lang = v.column10, \
+               last_text = v.column11, message_count = v.column12, opened_at = v.column13, last_inbound_at = v.column14, \
+               resolved_at = v.column15, resolution = v.column16, updated_at = v.column17, \
+               sla_target = CASE WHEN v.column18 = 1 THEN v.column19 ELSE conversations.sla_target END, \
+               at_risk_at = CASE WHEN v.column18 = 1 THEN v.column20 ELSE conversations.at_risk_at END, \
+               due_at = CASE WHEN v.column18 = 1 THEN v.column21 ELSE conversations.due_at END, \
+               level2_at = CASE WHEN v.column18 = 1 THEN v.column22 ELSE conversations.level2_at END, \
+               next_check_at = CASE WHEN v.column18 = 1 THEN v.column23 ELSE conversations.next_check_at END \
+             FROM (VALUES {}) AS v WHERE conversations.id = v.column1",
+            values_rows(backend, chunk.len(), CONV_COLS + 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for c in chunk {
+            q = bind_conversation(q, c, now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_logs(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    logs: &[LogRow],
+    now: Millis,
+) -> StoreResult<()> {
+    for chunk in fixed_chunks(logs) {
+        let sql = format!(
+            "INSERT INTO conversation_log (id, conversation_id, at, actor, kind, detail) VALUES {}",
+            values_rows(backend, chunk.len(), 6)
+        );
+        let mut q = sqlx::query(&sql);
+        for log in chunk {
+            q = q
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(&log.conversation_id)
+                .bind(now)
+                .bind("system")
+                .bind(log.kind)
+                .bind(log.detail.to_string());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Marks the batch routed: one multi-row statement per chunk.
 async fn mark_routed(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     events: &[(i64, String, Option<String>)],
     now: Millis,
 ) -> StoreResult<()> {
-    let mut groups: HashMap<(&str, Option<&str>), Vec<i64>> = HashMap::new();
-    for (id, conversation, outbound) in events {
-        groups
-            .entry((conversation.as_str(), outbound.as_deref()))
-            .or_default()
-            .push(*id);
-    }
-    for ((conversation, outbound), ids) in groups {
+    for chunk in fixed_chunks(events) {
         let sql = format!(
-            "UPDATE events SET routed_at = $1, conversation_id = $2, outbound_id = $3 WHERE id IN ({})",
-            placeholders(4, ids.len())
+            "UPDATE events SET routed_at = v.column2, conversation_id = v.column3, outbound_id = v.column4 \
+             FROM (VALUES {}) AS v WHERE events.id = v.column1",
+            values_rows(backend, chunk.len(), 4)
         );
-        let mut q = sqlx::query(&sql)
-            .bind(now)
-            .bind(conversation)
-            .bind(outbound);
-        for id in ids {
-            q = q.bind(id);
+        let mut q = sqlx::query(&sql);
+        for (id, conversation, outbound) in chunk {
+            q = q.bind(*id).bind(now).bind(conversation).bind(outbound);
         }
         q.execute(&mut **tx).await?;
     }
