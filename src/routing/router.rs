@@ -699,17 +699,18 @@ impl<'r> Work<'r> {
     }
 }
 
-/// The clock columns a conversation is written with: a new clock, none for
-/// a conversation that is not open, else `None` to leave them as they are.
-fn clock_columns(
-    c: &Conversation,
-) -> Option<(
+/// sla_target, at_risk_at, due_at, level2_at, next_check_at.
+type ClockColumns = (
     Option<&'static str>,
     Option<Millis>,
     Option<Millis>,
     Option<Millis>,
     Option<Millis>,
-)> {
+);
+
+/// The clock columns a conversation is written with: a new clock, none for
+/// a conversation that is not open, else `None` to leave them as they are.
+fn clock_columns(c: &Conversation) -> Option<ClockColumns> {
     if c.status != "open" {
         return Some((None, None, None, None, None));
     }
