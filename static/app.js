@@ -7,7 +7,7 @@
   function rows() { return Array.from(document.querySelectorAll("#rows tr[data-id]")); }
 
   function select(row) {
-    rows().forEach((r) => r.classList.remove("selected"));
+    rows().forEach((r) => { r.classList.remove("selected"); r.removeAttribute("aria-selected"); });
     if (!row) return;
     row.classList.add("selected");
     row.setAttribute("aria-selected", "true");
@@ -18,7 +18,7 @@
   function restoreSelection() {
     const id = sessionStorage.getItem(SELECTED);
     const row = rows().find((r) => r.dataset.id === id);
-    if (row) row.classList.add("selected");
+    if (row) { row.classList.add("selected"); row.setAttribute("aria-selected", "true"); }
   }
 
   function move(step) {
