@@ -57,7 +57,6 @@ impl Desk {
         let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
         db.migrate().await?;
         tracing::info!(database = %redact(&config.database_url), "database ready");
-        first_run_link(&db, &config, clock.now_ms()).await?;
         let rules = LiveRules::load(&config.rules_dir).map_err(|errors| StartError::Rules {
             dir: config.rules_dir.display().to_string(),
             errors,
@@ -110,6 +109,8 @@ impl Desk {
                     addr: config.bind.clone(),
                     source,
                 })?;
+        let bound = listener.local_addr().map_err(StartError::Serve)?;
+        first_run_link(&db, &config, bound, clock.now_ms()).await?;
         if config.channels.is_empty() {
             tracing::warn!(
                 "no channels configured: add a [[channel]] to replydesk.toml to receive webhooks (see README)"
@@ -210,6 +211,7 @@ impl Desk {
 async fn first_run_link(
     db: &Db,
     config: &Config,
+    bound: SocketAddr,
     now: crate::clock::Millis,
 ) -> Result<(), StartError> {
     if crate::auth::users::admin_exists(db).await? {
@@ -218,10 +220,18 @@ async fn first_run_link(
     crate::auth::sessions::retire_links(db, "first_admin", now).await?;
     let token =
         crate::auth::sessions::create_link(db, "first_admin", None, 24 * 3_600_000, now).await?;
+    // The address actually bound (port 0 picks one); an unspecified address
+    // is reachable on loopback from this machine.
+    let local = match bound.ip() {
+        ip if ip.is_unspecified() => {
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), bound.port())
+        }
+        _ => bound,
+    };
     let base = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}", config.bind.replace("0.0.0.0", "127.0.0.1")));
+        .unwrap_or_else(|| format!("http://{local}"));
     let url = format!("{}/setup/{token}", base.trim_end_matches('/'));
     tracing::warn!(
         "no administrator yet: open the one-time setup link printed below (valid 24 hours), or run `replydesk user add --role admin`"

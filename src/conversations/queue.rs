@@ -78,6 +78,7 @@ pub struct QueueRow {
     pub lang: Option<String>,
     pub last_text: Option<String>,
     pub due_at: Option<Millis>,
+    pub at_risk_at: Option<Millis>,
     pub last_inbound_at: Millis,
     pub resolution: Option<String>,
 }
@@ -212,7 +213,7 @@ const PAGE: i64 = 50;
 pub async fn list(db: &Db, user: &User, f: &QueueFilter, now: Millis) -> StoreResult<QueuePage> {
     let mut sql = Sql::new(
         "SELECT c.id, k.name, k.phone, c.channel, c.status, c.category, c.team, c.assignee, c.journey, c.lang, \
-                c.last_text, c.due_at, c.last_inbound_at, c.updated_at, c.resolution \
+                c.last_text, c.due_at, c.at_risk_at, c.last_inbound_at, c.updated_at, c.resolution \
          FROM conversations c LEFT JOIN contacts k ON k.id = c.contact_id WHERE 1 = 1",
     );
     visible_and_filtered(&mut sql, user, f);
@@ -280,6 +281,7 @@ pub async fn list(db: &Db, user: &User, f: &QueueFilter, now: Millis) -> StoreRe
             lang: r.try_get("lang")?,
             last_text: r.try_get("last_text")?,
             due_at,
+            at_risk_at: r.try_get("at_risk_at")?,
             last_inbound_at: r.try_get("last_inbound_at")?,
             resolution: r.try_get("resolution")?,
         });

@@ -38,6 +38,9 @@ pub struct Item {
     pub actor: Option<String>,
     /// Extra facts as label/value pairs (media links, evidence, reasons).
     pub facts: Vec<(String, String)>,
+    /// Breaks ties at the same millisecond: event ids, log ids (time-ordered UUIDs).
+    #[serde(skip)]
+    order: String,
 }
 
 const LIMIT: i64 = 500;
@@ -92,9 +95,10 @@ pub async fn timeline(db: &Db, contact_id: &str) -> StoreResult<Vec<Item>> {
             error: None,
             actor: e.actor.clone(),
             facts,
+            order: format!("p{}", e.id),
         });
     }
-    items.sort_by(|a, b| a.at.cmp(&b.at).then(a.event_id.cmp(&b.event_id)));
+    items.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.order.cmp(&b.order)));
     Ok(items)
 }
 
@@ -153,10 +157,11 @@ async fn events(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
         {
             facts.extend(media_facts(&d));
         }
+        let id: i64 = r.try_get("id")?;
         out.push(Item {
             at: r.try_get("occurred_at")?,
             kind: item_kind,
-            event_id: Some(r.try_get("id")?),
+            event_id: Some(id),
             conversation_id: r.try_get("conversation_id")?,
             what: match item_kind {
                 ItemKind::Status => status.unwrap_or_default(),
@@ -173,6 +178,7 @@ async fn events(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
             }),
             actor: None,
             facts,
+            order: format!("e{:020}", id),
         });
     }
     Ok(out)
@@ -214,7 +220,7 @@ fn media_facts(detail: &serde_json::Value) -> Vec<(String, String)> {
 
 async fn logs(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
     let sql = format!(
-        "SELECT l.conversation_id, l.at, l.actor, l.kind, l.detail FROM conversation_log l \
+        "SELECT l.conversation_id, l.at, l.actor, l.kind, l.detail, l.id FROM conversation_log l \
          JOIN conversations c ON c.id = l.conversation_id WHERE c.contact_id IN ({}) \
          ORDER BY l.at DESC, l.id DESC LIMIT {LIMIT}",
         placeholders(1, ids.len())
@@ -246,6 +252,7 @@ async fn logs(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
             }
         }
         let kind: String = r.try_get("kind")?;
+        let log_id: String = r.try_get("id")?;
         out.push(Item {
             at: r.try_get("at")?,
             kind: ItemKind::Log,
@@ -260,6 +267,7 @@ async fn logs(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
             error: None,
             actor: r.try_get("actor")?,
             facts,
+            order: format!("l{}", log_id),
         });
     }
     Ok(out)

@@ -31,12 +31,14 @@ pub fn span(ms: Millis) -> String {
 }
 
 /// The SLA clock: its words and a class (`ok`, `risk`, `overdue`). A clock
-/// is at risk in its last half hour.
-pub fn sla(due: Option<Millis>, now: Millis) -> (String, &'static str) {
+/// is at risk from its policy's at-risk instant on.
+pub fn sla(due: Option<Millis>, at_risk: Option<Millis>, now: Millis) -> (String, &'static str) {
     match due {
         None => ("no clock".into(), "ok"),
         Some(d) if d <= now => (format!("overdue by {}", span(now - d)), "overdue"),
-        Some(d) if d - now <= 30 * 60_000 => (format!("due in {}", span(d - now)), "risk"),
+        Some(d) if at_risk.is_some_and(|r| r <= now) => {
+            (format!("due in {}", span(d - now)), "risk")
+        }
         Some(d) => (format!("due in {}", span(d - now)), "ok"),
     }
 }

@@ -91,7 +91,7 @@ async fn build(
         waiting: waiting
             .into_iter()
             .map(|w| {
-                let (state, class) = format::sla(Some(w.due_at), now);
+                let (state, class) = format::sla(Some(w.due_at), Some(now), now);
                 WaitingView {
                     id: w.id,
                     contact: w.contact,

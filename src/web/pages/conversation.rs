@@ -101,7 +101,7 @@ struct Panel<'a> {
 }
 
 fn header(c: &Conversation, me: &str, now: i64) -> Header {
-    let (sla, sla_class) = format::sla(c.due_at, now);
+    let (sla, sla_class) = format::sla(c.due_at, c.at_risk_at, now);
     Header {
         id: c.id.clone(),
         contact: c

@@ -109,7 +109,7 @@ fn build(
         .iter()
         .map(|r| {
             let (sla, sla_class) = if r.status == "open" {
-                format::sla(r.due_at, now)
+                format::sla(r.due_at, r.at_risk_at, now)
             } else {
                 (
                     r.resolution
