@@ -69,14 +69,14 @@ mod tests {
     #[test]
     fn clocks_read_like_people_talk() {
         assert_eq!(
-            sla(Some(10_000), 10_000 + 3_900_000),
+            sla(Some(10_000), None, 10_000 + 3_900_000),
             ("overdue by 1h 5m".into(), "overdue")
         );
         assert_eq!(
-            sla(Some(10_000 + 600_000), 10_000),
+            sla(Some(10_000 + 600_000), Some(5_000), 10_000),
             ("due in 10m".into(), "risk")
         );
-        assert_eq!(sla(Some(2 * 86_400_000 + 3_600_000), 0).1, "ok");
+        assert_eq!(sla(Some(2 * 86_400_000 + 3_600_000), Some(86_400_000), 0).1, "ok");
         assert_eq!(span(2 * 86_400_000 + 3_600_000), "2d 1h");
     }
 
