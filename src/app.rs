@@ -32,6 +32,8 @@ pub enum StartError {
     StatusCodes(#[from] StatusCodesError),
     #[error("email is not set up correctly: {0}")]
     Email(String),
+    #[error("the preference policy is not valid; the desk will not start on it: {0}")]
+    Policy(#[from] crate::preferences::policy::PolicyError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -69,9 +71,11 @@ impl Desk {
             .ok();
         tracing::info!(dir = %config.rules_dir.display(), version = rules.current().version(), "rules loaded");
         let status_codes = StatusCodes::load_dir(&config.rules_dir)?;
-        let signals = SignalContext::new(status_codes, config.fallback.url.clone());
+        let team_names: Vec<String> = config.teams.iter().map(|t| t.name.clone()).collect();
+        let policy = crate::preferences::policy::Policy::load_dir(&config.rules_dir, &team_names)?;
         crate::contacts::warm_up();
         let config = Arc::new(config);
+        let signals = SignalContext::new(status_codes, policy, config.clone());
         let calendars = Arc::new(crate::sla::clock::Calendars::from_config(&config));
         let router = Router::new(db.clone(), clock.clone(), config.clone(), calendars.clone());
         let wake_router = router.waker();

@@ -25,6 +25,7 @@ pub struct NewPreference {
     pub rule_id: Option<String>,
     pub actor: Option<String>,
     pub reason: Option<String>,
+    pub policy: Option<String>,
     pub occurred_at: Millis,
 }
 
@@ -39,8 +40,8 @@ pub async fn insert(
     for p in rows {
         let done = sqlx::query(
             "INSERT INTO preference_events (id, dedupe_key, contact_id, channel, purpose, effect, signal, source, \
-               evidence_message_id, evidence_status, evidence_code, rule_id, actor, reason, occurred_at, recorded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+               evidence_message_id, evidence_status, evidence_code, rule_id, actor, reason, occurred_at, recorded_at, policy) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              ON CONFLICT (dedupe_key) DO NOTHING",
         )
         .bind(uuid::Uuid::now_v7().to_string())
@@ -59,6 +60,7 @@ pub async fn insert(
         .bind(&p.reason)
         .bind(p.occurred_at)
         .bind(now)
+        .bind(&p.policy)
         .execute(&mut **tx)
         .await?;
         added += done.rows_affected();
@@ -67,7 +69,7 @@ pub async fn insert(
 }
 
 const COLUMNS: &str = "id, channel, purpose, effect, signal, source, occurred_at, evidence_message_id, \
-                       evidence_status, evidence_code, actor, reason";
+                       evidence_status, evidence_code, actor, reason, policy";
 
 pub(crate) fn event_from_row(row: &AnyRow) -> Result<LedgerEvent, sqlx::Error> {
     let text = |name: &str| row.try_get::<String, _>(name);
@@ -90,6 +92,7 @@ pub(crate) fn event_from_row(row: &AnyRow) -> Result<LedgerEvent, sqlx::Error> {
         evidence_code: row.try_get("evidence_code")?,
         actor: row.try_get("actor")?,
         reason: row.try_get("reason")?,
+        policy: row.try_get("policy")?,
     })
 }
 
@@ -137,8 +140,12 @@ pub async fn eligibility(db: &Db, contact_id: &str, query: Query) -> StoreResult
         class("'opt_out','opt_in'", n + 2),
         class("'unreachable'", 2 * n + 3)
     );
+    let sql = format!(
+        "{sql} UNION ALL {}",
+        class("'review_set','review_cleared'", 3 * n + 4)
+    );
     let mut q = sqlx::query(&sql);
-    for _ in 0..3 {
+    for _ in 0..4 {
         for id in &ids {
             q = q.bind(id);
         }

@@ -8,6 +8,7 @@
 //! stored beside it.
 
 mod ledger;
+pub mod policy;
 pub mod precedence;
 mod signals;
 pub mod status_codes;
@@ -103,6 +104,7 @@ pub async fn set_do_not_contact(
             rule_id: None,
             actor: Some(actor.to_string()),
             reason: Some(reason.to_string()),
+            policy: None,
             occurred_at: now,
         })
         .collect();
@@ -132,7 +134,7 @@ pub async fn changes_since(db: &Db, cursor: &str, limit: i64) -> StoreResult<Vec
     });
     let rows = sqlx::query(
         "SELECT p.id, p.channel, p.purpose, p.effect, p.signal, p.source, p.occurred_at, p.evidence_message_id, \
-                p.evidence_status, p.evidence_code, p.actor, p.reason, p.recorded_at, p.contact_id, c.phone, c.wa_user_id \
+                p.evidence_status, p.evidence_code, p.actor, p.reason, p.policy, p.recorded_at, p.contact_id, c.phone, c.wa_user_id \
          FROM preference_events p LEFT JOIN contacts c ON c.id = p.contact_id \
          WHERE p.recorded_at > $1 OR (p.recorded_at = $1 AND p.id > $2) \
          ORDER BY p.recorded_at, p.id LIMIT $3",

@@ -2,7 +2,8 @@
 //! and purpose, derived from its ledger events by the rules in DESIGN.md.
 //!
 //! 1. A manual do-not-contact set by an administrator wins over everything
-//!    until an administrator lifts it.
+//!    until an administrator lifts it. Next, a review hold the policy placed
+//!    holds the contact until a person clears it.
 //! 2. Between the customer's own statements (opt-out, opt-in) the latest by
 //!    the provider's event time wins, not the arrival order.
 //! 3. Unreachability suppresses WhatsApp until evidence of reachability (a
@@ -25,6 +26,9 @@ pub enum Effect {
     Unreachable,
     DncSet,
     DncLift,
+    /// The policy holds the contact for a person to decide.
+    ReviewSet,
+    ReviewCleared,
 }
 
 impl Effect {
@@ -35,24 +39,31 @@ impl Effect {
             Effect::Unreachable => "unreachable",
             Effect::DncSet => "dnc_set",
             Effect::DncLift => "dnc_lift",
+            Effect::ReviewSet => "review_set",
+            Effect::ReviewCleared => "review_cleared",
         }
     }
 
     pub fn parse(s: &str) -> Option<Effect> {
-        [
-            Effect::OptOut,
-            Effect::OptIn,
-            Effect::Unreachable,
-            Effect::DncSet,
-            Effect::DncLift,
-        ]
-        .into_iter()
-        .find(|e| e.as_str() == s)
+        Effect::ALL.into_iter().find(|e| e.as_str() == s)
     }
+
+    pub const ALL: [Effect; 7] = [
+        Effect::OptOut,
+        Effect::OptIn,
+        Effect::Unreachable,
+        Effect::DncSet,
+        Effect::DncLift,
+        Effect::ReviewSet,
+        Effect::ReviewCleared,
+    ];
 
     /// At the same instant, the suppressing signal wins.
     fn suppresses(self) -> bool {
-        matches!(self, Effect::OptOut | Effect::DncSet | Effect::Unreachable)
+        matches!(
+            self,
+            Effect::OptOut | Effect::DncSet | Effect::Unreachable | Effect::ReviewSet
+        )
     }
 }
 
@@ -71,6 +82,8 @@ pub struct LedgerEvent {
     pub evidence_code: Option<String>,
     pub actor: Option<String>,
     pub reason: Option<String>,
+    /// The policy line that produced this row, when one did.
+    pub policy: Option<String>,
 }
 
 /// Why a contact may or may not be messaged.
@@ -86,6 +99,8 @@ pub enum Reason {
     /// A later reply or delivery proved the number reachable again.
     Reachable,
     DoNotContact,
+    /// The policy holds the contact until a person reviews it.
+    UnderReview,
     OptedOut,
     Unreachable,
 }
@@ -190,6 +205,7 @@ mod tests {
             evidence_code: None,
             actor: None,
             reason: None,
+            policy: None,
         }
     }
 
@@ -286,6 +302,27 @@ mod tests {
     }
 
     #[test]
+    fn a_review_holds_every_purpose_until_cleared_but_not_a_do_not_contact() {
+        let events = [
+            ev("a", Effect::OptIn, Purpose::All, 100),
+            ev("b", Effect::ReviewSet, Purpose::All, 150),
+        ];
+        assert_eq!(decide(ANY, &events, &[]).reason, Reason::UnderReview);
+        let cleared = [
+            events[0].clone(),
+            events[1].clone(),
+            ev("c", Effect::ReviewCleared, Purpose::All, 200),
+        ];
+        assert_eq!(decide(ANY, &cleared, &[]).reason, Reason::OptedIn);
+        let dnc = [ev("d", Effect::DncSet, Purpose::All, 50), events[1].clone()];
+        assert_eq!(
+            decide(ANY, &dnc, &[]).reason,
+            Reason::DoNotContact,
+            "do-not-contact still wins"
+        );
+    }
+
+    #[test]
     fn at_the_same_instant_the_opt_out_wins() {
         let events = [
             ev("z", Effect::OptIn, Purpose::All, 100),
@@ -307,7 +344,9 @@ mod tests {
             Just(Effect::OptIn),
             Just(Effect::Unreachable),
             Just(Effect::DncSet),
-            Just(Effect::DncLift)
+            Just(Effect::DncLift),
+            Just(Effect::ReviewSet),
+            Just(Effect::ReviewCleared)
         ];
         let purposes = prop_oneof![Just(Purpose::Marketing), Just(Purpose::All)];
         let channels = prop_oneof![Just(PrefChannel::Whatsapp), Just(PrefChannel::Email)];

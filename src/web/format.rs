@@ -76,7 +76,10 @@ mod tests {
             sla(Some(10_000 + 600_000), Some(5_000), 10_000),
             ("due in 10m".into(), "risk")
         );
-        assert_eq!(sla(Some(2 * 86_400_000 + 3_600_000), Some(86_400_000), 0).1, "ok");
+        assert_eq!(
+            sla(Some(2 * 86_400_000 + 3_600_000), Some(86_400_000), 0).1,
+            "ok"
+        );
         assert_eq!(span(2 * 86_400_000 + 3_600_000), "2d 1h");
     }
 

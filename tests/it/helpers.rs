@@ -532,8 +532,22 @@ pub fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 
 impl TestApp {
     /// Routes every waiting reply now, instead of waiting for the worker.
+    /// The background router may hold some rows (PostgreSQL skips locked
+    /// rows), so this waits until nothing is left unrouted.
     pub async fn route_now(&self) -> usize {
-        self.state.router.run_once().await.unwrap()
+        let mut routed = 0;
+        for _ in 0..500 {
+            routed += self.state.router.run_once().await.unwrap();
+            if self
+                .count("SELECT COUNT(*) FROM events WHERE routed_at IS NULL")
+                .await
+                == 0
+            {
+                return routed;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("replies are still unrouted after 10 s");
     }
 
     /// Delivers every due outbox row now.

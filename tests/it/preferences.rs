@@ -68,7 +68,8 @@ on_both_databases! {
         }
         let blocked = app.eligibility("+31612340001", "whatsapp", "all").await;
         assert_eq!(blocked["reason"], "unreachable");
-        assert_eq!(blocked["deciding_event"]["signal"], "blocked_63014");
+        assert_eq!(blocked["deciding_event"]["signal"], "block");
+        assert_eq!(blocked["deciding_event"]["evidence_code"], "63014");
         assert_eq!(app.eligibility("+31612340002", "whatsapp", "all").await["reason"], "opted_out");
         assert!(app.allowed("+31612340003", "whatsapp", "all").await, "outside the window is not a suppression");
     }

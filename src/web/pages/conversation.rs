@@ -167,6 +167,7 @@ fn reason_words(r: Reason) -> &'static str {
         Reason::DncLifted => "do-not-contact was lifted",
         Reason::Reachable => "reachable again",
         Reason::DoNotContact => "an administrator set do-not-contact",
+        Reason::UnderReview => "held for review by the preference policy",
         Reason::OptedOut => "the customer opted out",
         Reason::Unreachable => "the number cannot be reached",
     }
