@@ -76,6 +76,10 @@ impl Desk {
         crate::contacts::warm_up();
         let config = Arc::new(config);
         let signals = SignalContext::new(status_codes, policy, config.clone());
+        let policy_files = Arc::new(crate::preferences::PolicyFiles::new(
+            &config.rules_dir,
+            team_names.clone(),
+        ));
         let calendars = Arc::new(crate::sla::clock::Calendars::from_config(&config));
         let router = Router::new(db.clone(), clock.clone(), config.clone(), calendars.clone());
         let wake_router = router.waker();
@@ -122,6 +126,11 @@ impl Desk {
         }
         let stop = CancellationToken::new();
         let mut background = Vec::new();
+        background.push(tokio::spawn(policy_files.clone().watch(
+            signals.clone(),
+            stop.clone(),
+            Duration::from_secs(2),
+        )));
         if config.workers.router {
             background.push(tokio::spawn(
                 router.clone().run(stop.clone(), Duration::from_secs(2)),
@@ -147,6 +156,7 @@ impl Desk {
             router,
             calendars,
             sla,
+            policy_files,
             outbox,
             metrics: telemetry::metrics(),
         });

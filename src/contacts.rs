@@ -29,11 +29,7 @@ pub fn warm_up() {
 }
 
 /// Makes sure a contact row exists for an E.164 number; returns its id.
-pub(crate) async fn ensure<'c, E>(
-    executor: E,
-    phone: &str,
-    now: Millis,
-) -> Result<String, StoreError>
+pub async fn ensure<'c, E>(executor: E, phone: &str, now: Millis) -> Result<String, StoreError>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {

@@ -169,10 +169,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => load_config(&cli)?.rules_dir,
             };
             let mut out = std::io::stdout().lock();
-            match classify::cli::rules_check(&dir, &mut out) {
-                Ok(()) => Ok(ExitCode::SUCCESS),
-                Err(_) => Ok(ExitCode::FAILURE),
-            }
+            let rules_ok = classify::cli::rules_check(&dir, &mut out).is_ok();
+            let teams: Vec<String> = load_config(&cli)
+                .map(|c| c.teams.iter().map(|t| t.name.clone()).collect())
+                .unwrap_or_default();
+            Ok(if rules_ok && policy_check(&dir, &teams) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Some(Command::Classify { rules, json, text }) => {
             let dir = match rules {
@@ -313,4 +318,31 @@ fn user_add(
         db.close().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Checks the status-code effects and the preference policy beside the rules.
+fn policy_check(dir: &std::path::Path, teams: &[String]) -> bool {
+    let codes = replydesk::preferences::status_codes::StatusCodes::load_dir(dir);
+    let policy = replydesk::preferences::policy::Policy::load_dir(dir, teams);
+    match (&codes, &policy) {
+        (Ok(_), Ok(p)) => {
+            println!(
+                "status_codes.toml and preference_policy.toml: ok (policy version {})",
+                p.version
+            );
+            true
+        }
+        _ => {
+            for e in [
+                codes.err().map(|e| e.to_string()),
+                policy.err().map(|e| e.to_string()),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                println!("{e}");
+            }
+            false
+        }
+    }
 }

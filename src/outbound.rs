@@ -28,6 +28,9 @@ pub struct Registration {
     /// When it was sent, epoch milliseconds; defaults to now.
     #[serde(default)]
     pub sent_at: Option<Millis>,
+    /// The contact's email address, kept for fallback and cross-channel decisions.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,6 +101,18 @@ async fn write(
 ) -> StoreResult<Registered> {
     let mut tx = db.writer().begin().await?;
     let contact_id = contacts::ensure(&mut *tx, phone, now).await?;
+    if let Some(email) = reg
+        .email
+        .as_deref()
+        .and_then(|e| crate::auth::users::normalize_email(e).ok())
+    {
+        sqlx::query("UPDATE contacts SET email = $1, updated_at = $2 WHERE id = $3")
+            .bind(email)
+            .bind(now)
+            .bind(&contact_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     let done = sqlx::query(
         "INSERT INTO outbound_messages (message_id, contact_id, journey, campaign, template, purpose, fallback_channel, \
            sent_at, registered_at, registered_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \

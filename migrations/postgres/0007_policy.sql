@@ -49,3 +49,12 @@ CREATE TABLE delivery_failures (
     UNIQUE (message_id, code)
 );
 CREATE INDEX delivery_failures_contact ON delivery_failures (contact_id, effect, at);
+
+-- Preference events posted by other systems, by their id: a repeat changes nothing.
+CREATE TABLE external_preferences (
+    external_id TEXT PRIMARY KEY,
+    contact_id  TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    received_at BIGINT NOT NULL
+);
+CREATE INDEX contacts_email ON contacts (email) WHERE email IS NOT NULL;

@@ -18,7 +18,7 @@ pub struct NewPreference {
     pub purpose: Purpose,
     pub effect: Effect,
     pub signal: String,
-    pub source: &'static str,
+    pub source: String,
     pub evidence_message_id: Option<String>,
     pub evidence_status: Option<String>,
     pub evidence_code: Option<String>,
@@ -51,7 +51,7 @@ pub async fn insert(
         .bind(p.purpose.as_str())
         .bind(p.effect.as_str())
         .bind(&p.signal)
-        .bind(p.source)
+        .bind(&p.source)
         .bind(&p.evidence_message_id)
         .bind(&p.evidence_status)
         .bind(&p.evidence_code)

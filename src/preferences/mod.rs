@@ -7,9 +7,11 @@
 //! transaction; the current state is always derived from the ledger, never
 //! stored beside it.
 
+pub mod external;
 mod ledger;
 pub mod policy;
 pub mod precedence;
+pub mod review;
 mod signals;
 pub mod status_codes;
 
@@ -22,19 +24,35 @@ use crate::model::{PrefChannel, Purpose};
 use crate::store::{Db, StoreResult};
 pub use ledger::{NewPreference, fallback_for, history};
 use precedence::{Decision, Effect, LedgerEvent, Query, Reason};
-pub use signals::SignalContext;
 pub(crate) use signals::record_from_events;
+pub use signals::{PolicyFiles, SignalContext};
 
-/// The answer to "may I send to this number?".
+/// The answer to "may I send to this number?", with why.
 #[derive(Debug, Serialize)]
 pub struct Eligibility {
     pub contact: String,
     pub channel: PrefChannel,
     pub purpose: Purpose,
+    pub journey: Option<String>,
     pub allowed: bool,
     pub reason: Reason,
+    /// The rule that decided, in words, with the policy line that applied.
+    pub explanation: String,
+    /// The policy line (`file:line [signal]`) that produced the deciding event.
+    pub policy: Option<String>,
     pub deciding_event: Option<LedgerEvent>,
+    pub exclusion: Option<Exclusion>,
     pub fallback: Option<PrefChannel>,
+}
+
+/// A contact taken out of one journey by the policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exclusion {
+    pub id: String,
+    pub journey: String,
+    pub signal: String,
+    pub policy: Option<String>,
+    pub created_at: Millis,
 }
 
 /// Eligibility of a phone number (E.164) for a channel and purpose.
@@ -44,7 +62,15 @@ pub async fn eligibility_for_phone(
     channel: PrefChannel,
     purpose: Purpose,
 ) -> StoreResult<Eligibility> {
-    eligibility_for_contact(db, &contact_id_for_phone(phone), phone, channel, purpose).await
+    eligibility_for_contact(
+        db,
+        &contact_id_for_phone(phone),
+        phone,
+        channel,
+        purpose,
+        None,
+    )
+    .await
 }
 
 /// Eligibility of a known contact; `label` is how the answer names them.
@@ -54,18 +80,109 @@ pub async fn eligibility_for_contact(
     label: &str,
     channel: PrefChannel,
     purpose: Purpose,
+    journey: Option<&str>,
 ) -> StoreResult<Eligibility> {
     let query = Query { channel, purpose };
     let decision: Decision = ledger::eligibility(db, contact_id, query).await?;
     let fallback = ledger::fallback_for(db, contact_id, query, &decision).await?;
+    let exclusion = match journey {
+        Some(j) if decision.allowed => active_exclusion(db, contact_id, j).await?,
+        _ => None,
+    };
+    let (allowed, reason) = match &exclusion {
+        Some(_) => (false, Reason::ExcludedFromJourney),
+        None => (decision.allowed, decision.reason),
+    };
+    let explanation = explain(reason, decision.deciding.as_ref(), exclusion.as_ref());
     Ok(Eligibility {
         contact: label.to_string(),
         channel,
         purpose,
-        allowed: decision.allowed,
-        reason: decision.reason,
+        journey: journey.map(str::to_string),
+        allowed,
+        reason,
+        explanation,
+        policy: exclusion
+            .as_ref()
+            .and_then(|x| x.policy.clone())
+            .or_else(|| decision.deciding.as_ref().and_then(|e| e.policy.clone())),
         deciding_event: decision.deciding,
+        exclusion,
         fallback,
+    })
+}
+
+/// The rule that decided, as a person would say it.
+fn explain(reason: Reason, e: Option<&LedgerEvent>, x: Option<&Exclusion>) -> String {
+    let signal = e.map(|e| e.signal.replace('_', " ")).unwrap_or_default();
+    let at = e
+        .map(|e| crate::web::format::when(e.occurred_at))
+        .unwrap_or_default();
+    let mut text = match reason {
+        Reason::NoSignal => "Nothing in the ledger speaks against it.".to_string(),
+        Reason::OptedIn => format!(
+            "Rule 2: the customer's latest statement by event time is an opt-in ({signal}, {at})."
+        ),
+        Reason::DncLifted => format!(
+            "Rule 1: an administrator lifted the do-not-contact ({at}) and nothing else suppresses."
+        ),
+        Reason::Reachable => format!(
+            "Rule 3: the number was unreachable ({signal}), but a later reply or delivery showed it is reachable."
+        ),
+        Reason::DoNotContact => format!(
+            "Rule 1: an administrator set do-not-contact ({at}); it wins over everything until lifted."
+        ),
+        Reason::UnderReview => format!(
+            "The preference policy holds this contact for review after a {signal} signal ({at}) until a person decides."
+        ),
+        Reason::OptedOut => format!(
+            "Rule 2: the customer's latest statement by event time is an opt-out ({signal}, {at})."
+        ),
+        Reason::Unreachable => format!(
+            "Rule 3: {signal} ({at}); WhatsApp stays suppressed until a later reply or delivered status."
+        ),
+        Reason::ExcludedFromJourney => match x {
+            Some(x) => format!(
+                "The preference policy took the contact out of journey {} after a {} signal.",
+                x.journey,
+                x.signal.replace('_', " ")
+            ),
+            None => "The contact is excluded from this journey.".into(),
+        },
+    };
+    if let Some(line) = x
+        .and_then(|x| x.policy.as_deref())
+        .or_else(|| e.and_then(|e| e.policy.as_deref()))
+    {
+        text.push_str(&format!(" Policy: {line}."));
+    }
+    text
+}
+
+async fn active_exclusion(
+    db: &Db,
+    contact_id: &str,
+    journey: &str,
+) -> StoreResult<Option<Exclusion>> {
+    let row = sqlx::query(
+        "SELECT x.id, x.journey, x.signal, x.policy, x.created_at FROM journey_exclusions x \
+         WHERE x.journey = $2 AND x.lifted_at IS NULL AND (x.contact_id = $1 OR x.contact_id IN \
+           (SELECT id FROM contacts WHERE wa_user_id IS NOT NULL AND wa_user_id = (SELECT wa_user_id FROM contacts WHERE id = $1))) \
+         ORDER BY x.created_at LIMIT 1",
+    )
+    .bind(contact_id)
+    .bind(journey)
+    .fetch_optional(db.reader())
+    .await?;
+    Ok(match row {
+        Some(r) => Some(Exclusion {
+            id: r.try_get(0)?,
+            journey: r.try_get(1)?,
+            signal: r.try_get(2)?,
+            policy: r.try_get(3)?,
+            created_at: r.try_get(4)?,
+        }),
+        None => None,
     })
 }
 
@@ -97,7 +214,7 @@ pub async fn set_do_not_contact(
             } else {
                 "manual_do_not_contact_lifted".into()
             },
-            source: "admin",
+            source: "admin".into(),
             evidence_message_id: None,
             evidence_status: None,
             evidence_code: None,

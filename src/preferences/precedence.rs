@@ -103,6 +103,8 @@ pub enum Reason {
     UnderReview,
     OptedOut,
     Unreachable,
+    /// Allowed by the ledger, but the policy took the contact out of this journey.
+    ExcludedFromJourney,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -145,6 +147,12 @@ pub fn decide(query: Query, events: &[LedgerEvent], reach_evidence: &[Millis]) -
     let dnc = latest(relevant().filter(|e| matches!(e.effect, Effect::DncSet | Effect::DncLift)));
     if let Some(e) = dnc.filter(|e| e.effect == Effect::DncSet) {
         return deny(Reason::DoNotContact, e);
+    }
+    let review = latest(
+        relevant().filter(|e| matches!(e.effect, Effect::ReviewSet | Effect::ReviewCleared)),
+    );
+    if let Some(e) = review.filter(|e| e.effect == Effect::ReviewSet) {
+        return deny(Reason::UnderReview, e);
     }
     let statement =
         latest(relevant().filter(|e| matches!(e.effect, Effect::OptOut | Effect::OptIn)));

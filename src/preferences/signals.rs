@@ -60,6 +60,8 @@ pub(crate) struct Signal<'a> {
     pub own: Vec<Scope>,
     /// The journey of the message it answers or failed, when known.
     pub journey: Option<String>,
+    /// Who said it: the customer, the provider, or another system (`api:…`).
+    pub source: String,
 }
 
 /// Records the preference signals carried by newly stored events.
@@ -148,6 +150,7 @@ async fn failures<'a>(
             ev,
             own,
             journey: journey.clone(),
+            source: "provider".into(),
         };
         match meaning.effect {
             StatusEffect::Unreachable => {
@@ -213,6 +216,7 @@ fn from_reply<'a>(ev: &'a NormalizedEvent, policy: &Policy) -> Vec<Signal<'a>> {
             ev,
             own: scopes_of(action.channel, action.purpose),
             journey: None,
+            source: "customer".into(),
         });
     }
     if policy
@@ -227,6 +231,7 @@ fn from_reply<'a>(ev: &'a NormalizedEvent, policy: &Policy) -> Vec<Signal<'a>> {
             ev,
             own: Vec::new(),
             journey: None,
+            source: "customer".into(),
         });
     }
     out
@@ -251,6 +256,7 @@ fn from_provider_preference(ev: &NormalizedEvent) -> Option<Signal<'_>> {
         ev,
         own,
         journey: None,
+        source: "provider".into(),
     })
 }
 
@@ -331,11 +337,7 @@ fn row(
         purpose,
         effect,
         signal: s.kind.as_str().to_string(),
-        source: if ev.kind == EventKind::Message {
-            "customer"
-        } else {
-            "provider"
-        },
+        source: s.source.clone(),
         evidence_message_id: ev.provider_id.clone(),
         evidence_status: ev.status.map(|st| st.as_str().to_string()),
         evidence_code: ev.error_code.clone(),
@@ -599,4 +601,96 @@ async fn queue_fallback(
         now,
     )
     .await
+}
+
+/// Reloads `status_codes.toml` and `preference_policy.toml` when they
+/// change on disk, keeping the last good version when a file does not check.
+#[derive(Debug)]
+pub struct PolicyFiles {
+    dir: std::path::PathBuf,
+    teams: Vec<String>,
+    seen: std::sync::Mutex<Vec<Option<(std::time::SystemTime, u64)>>>,
+    pub last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl PolicyFiles {
+    pub fn new(dir: &std::path::Path, teams: Vec<String>) -> PolicyFiles {
+        let files = PolicyFiles {
+            dir: dir.to_path_buf(),
+            teams,
+            seen: std::sync::Mutex::new(Vec::new()),
+            last_error: std::sync::Mutex::new(None),
+        };
+        let stamps = files.stamps();
+        if let Ok(mut seen) = files.seen.lock() {
+            *seen = stamps;
+        }
+        files
+    }
+
+    fn stamps(&self) -> Vec<Option<(std::time::SystemTime, u64)>> {
+        ["status_codes.toml", "preference_policy.toml"]
+            .iter()
+            .map(|f| {
+                std::fs::metadata(self.dir.join(f))
+                    .ok()
+                    .and_then(|m| Some((m.modified().ok()?, m.len())))
+            })
+            .collect()
+    }
+
+    /// Loads both files now; on a problem the active versions stay.
+    pub fn reload(&self, ctx: &SignalContext) -> Result<(), String> {
+        let result = StatusCodes::load_dir(&self.dir)
+            .map_err(|e| e.to_string())
+            .and_then(|codes| {
+                let policy = Policy::load_dir(&self.dir, &self.teams).map_err(|e| e.to_string())?;
+                Ok((codes, policy))
+            });
+        match result {
+            Ok((codes, policy)) => {
+                tracing::info!(policy = %policy.version, "status codes and preference policy reloaded");
+                ctx.status_codes.store(Arc::new(codes));
+                ctx.policy.store(Arc::new(policy));
+                metrics::counter!("replydesk_policy_reload_total", "result" => "ok").increment(1);
+                if let Ok(mut e) = self.last_error.lock() {
+                    *e = None;
+                }
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(%error, "the changed policy files do not check; the desk keeps the last good status codes and policy");
+                metrics::counter!("replydesk_policy_reload_total", "result" => "error")
+                    .increment(1);
+                if let Ok(mut e) = self.last_error.lock() {
+                    *e = Some(error.clone());
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Checks the files every `tick` and reloads them when they changed.
+    pub async fn watch(
+        self: Arc<Self>,
+        ctx: Arc<SignalContext>,
+        stop: tokio_util::sync::CancellationToken,
+        tick: std::time::Duration,
+    ) {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(tick) => {},
+            }
+            let now = self.stamps();
+            let changed = self.seen.lock().map(|mut seen| {
+                let changed = *seen != now;
+                *seen = now;
+                changed
+            });
+            if changed.unwrap_or(false) {
+                let _ = self.reload(&ctx);
+            }
+        }
+    }
 }

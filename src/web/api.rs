@@ -11,11 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{AppState, WebError};
 use crate::auth::apikeys::{self, ApiClient};
-use crate::contacts::parse_phone;
 use crate::ingest::query::{self, EventView};
 use crate::model::{PrefChannel, Purpose};
 use crate::outbound::{self, Registered, Registration};
-use crate::preferences::{self, Change, Eligibility};
+use crate::preferences::{self, Change, Eligibility, external};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -24,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/suppressions", get(suppressions))
         .route("/suppressions.csv", get(suppressions_csv))
         .route("/outbound", post(register_outbound))
+        .route("/preferences", post(record_preference))
 }
 
 /// An API client identified by `Authorization: Bearer rdk_…`.
@@ -83,6 +83,7 @@ struct EligibilityQuery {
     contact: Option<String>,
     channel: Option<String>,
     purpose: Option<String>,
+    journey: Option<String>,
 }
 
 /// May the sending platform message this contact on this channel for this purpose?
@@ -91,19 +92,69 @@ async fn eligibility(
     State(state): State<AppState>,
     Query(q): Query<EligibilityQuery>,
 ) -> Result<Json<Eligibility>, WebError> {
-    let contact = q
-        .contact
-        .ok_or_else(|| WebError::bad("contact", "give the contact as contact=+E164"))?;
-    let phone = parse_phone(&contact).map_err(|m| WebError::bad("contact", m))?;
+    let contact = q.contact.ok_or_else(|| {
+        WebError::bad(
+            "contact",
+            "give the contact as contact=+E164 or an email address",
+        )
+    })?;
+    let key = external::parse_contact(&contact).map_err(|m| WebError::bad("contact", m))?;
     let channel = q.channel.as_deref().unwrap_or("whatsapp");
     let channel = PrefChannel::parse(channel)
         .ok_or_else(|| WebError::bad("channel", "expected whatsapp or email"))?;
     let purpose = q.purpose.as_deref().unwrap_or("marketing");
     let purpose = Purpose::parse(purpose)
         .ok_or_else(|| WebError::bad("purpose", "expected marketing or all"))?;
+    let label = match &key {
+        external::ContactKey::Phone(p) | external::ContactKey::Email(p) => p.clone(),
+    };
+    let contact_id = external::lookup(&state.db, &key).await?;
+    let journey = q
+        .journey
+        .as_deref()
+        .map(str::trim)
+        .filter(|j| !j.is_empty());
     Ok(Json(
-        preferences::eligibility_for_phone(&state.db, &phone, channel, purpose).await?,
+        preferences::eligibility_for_contact(
+            &state.db,
+            &contact_id,
+            &label,
+            channel,
+            purpose,
+            journey,
+        )
+        .await?,
     ))
+}
+
+/// Records a preference event from another system.
+async fn record_preference(
+    Api(client): Api,
+    State(state): State<AppState>,
+    body: Result<Json<external::ExternalEvent>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<external::Recorded>), WebError> {
+    let Json(event) = body.map_err(|e| WebError::BadRequest {
+        field: None,
+        message: e.body_text(),
+    })?;
+    let done = external::record(
+        &state.db,
+        &state.signals,
+        &event,
+        &client.name,
+        state.clock.now_ms(),
+    )
+    .await
+    .map_err(|e| match e {
+        external::ExternalError::Invalid { field, message } => WebError::bad(field, message),
+        external::ExternalError::Store(s) => s.into(),
+    })?;
+    let status = if done.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(done)))
 }
 
 #[derive(Deserialize)]

@@ -44,6 +44,7 @@ pub struct Inner {
     pub router: crate::routing::Router,
     pub calendars: Arc<crate::sla::clock::Calendars>,
     pub sla: Arc<crate::sla::worker::SlaWorker>,
+    pub policy_files: Arc<crate::preferences::PolicyFiles>,
     pub outbox: Arc<Outbox>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }

@@ -11,6 +11,7 @@ mod conformance;
 mod crash;
 mod email;
 mod ingest;
+mod policy;
 mod preferences;
 mod routing;
 mod sla;

@@ -22,6 +22,7 @@ use crate::web::{AppState, WebError};
 
 pub struct Header {
     id: String,
+    contact_id: String,
     contact: String,
     phone: Option<String>,
     category: &'static str,
@@ -104,6 +105,7 @@ fn header(c: &Conversation, me: &str, now: i64) -> Header {
     let (sla, sla_class) = format::sla(c.due_at, c.at_risk_at, now);
     Header {
         id: c.id.clone(),
+        contact_id: c.contact_id.clone(),
         contact: c
             .contact_name
             .clone()
@@ -168,6 +170,7 @@ fn reason_words(r: Reason) -> &'static str {
         Reason::Reachable => "reachable again",
         Reason::DoNotContact => "an administrator set do-not-contact",
         Reason::UnderReview => "held for review by the preference policy",
+        Reason::ExcludedFromJourney => "excluded from this journey",
         Reason::OptedOut => "the customer opted out",
         Reason::Unreachable => "the number cannot be reached",
     }
@@ -183,6 +186,7 @@ async fn eligibility(state: &AppState, c: &Conversation) -> Result<Vec<Eligibili
                 "",
                 *channel,
                 *purpose,
+                None,
             )
             .await?;
             let mut why = reason_words(e.reason).to_string();

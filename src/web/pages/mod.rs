@@ -4,6 +4,7 @@
 
 mod account;
 mod breaches;
+mod contacts;
 mod conversation;
 mod queue;
 mod team;
@@ -37,6 +38,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/conversations/{id}/{action}", post(conversation::act))
         .route("/team", get(team::page))
         .route("/breaches", get(breaches::page))
+        .route("/contacts/{id}", get(contacts::page))
+        .route("/reviews", get(contacts::reviews))
+        .route("/reviews/{id}", post(contacts::decide))
+        .route("/exclusions/{id}/lift", post(contacts::lift))
         .route("/breaches/{id}/ack", post(breaches::acknowledge))
         .layer(middleware::from_fn(html_errors))
         .layer(middleware::from_fn_with_state(state, csrf_guard))
