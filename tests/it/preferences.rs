@@ -67,7 +67,8 @@ on_both_databases! {
             assert_eq!(app.post_twilio(&p).await.status(), 200);
         }
         let blocked = app.eligibility("+31612340001", "whatsapp", "all").await;
-        assert_eq!(blocked["reason"], "unreachable");
+        // The default policy holds a block for review (it is also unreachable underneath).
+        assert_eq!(blocked["reason"], "under_review");
         assert_eq!(blocked["deciding_event"]["signal"], "block");
         assert_eq!(blocked["deciding_event"]["evidence_code"], "63014");
         assert_eq!(app.eligibility("+31612340002", "whatsapp", "all").await["reason"], "opted_out");

@@ -100,7 +100,6 @@ async fn round_robin_assignment_on_both_databases() {
         else {
             continue;
         };
-        let router = &app.state.router;
         replydesk::auth::users::set_away(app.db(), "bob@example.com", true, T0)
             .await
             .unwrap();
@@ -113,7 +112,7 @@ async fn round_robin_assignment_on_both_databases() {
                 T0 / 1000 + i,
             ))
             .await;
-            router.run_once().await.unwrap();
+            app.route_now().await;
             let a: Option<String> = sqlx::query_scalar("SELECT c.assignee FROM conversations c JOIN events e ON e.conversation_id = c.id WHERE e.provider_id = $1")
                 .bind(format!("wamid.rr{i}")).fetch_one(app.db().reader()).await.unwrap();
             assignees.push(a);
@@ -137,7 +136,7 @@ async fn round_robin_assignment_on_both_databases() {
             T0 / 1000 + 9,
         ))
         .await;
-        router.run_once().await.unwrap();
+        app.route_now().await;
         let a: Option<String> = sqlx::query_scalar("SELECT c.assignee FROM conversations c JOIN events e ON e.conversation_id = c.id WHERE e.provider_id = 'wamid.rr9'")
             .fetch_one(app.db().reader()).await.unwrap();
         assert_eq!(
