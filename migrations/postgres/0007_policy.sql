@@ -58,3 +58,8 @@ CREATE TABLE external_preferences (
     received_at BIGINT NOT NULL
 );
 CREATE INDEX contacts_email ON contacts (email) WHERE email IS NOT NULL;
+
+-- Eligibility looks up the latest event of each effect and purpose: one
+-- index descent each, however long the contact's history.
+DROP INDEX preference_events_state;
+CREATE INDEX preference_events_latest ON preference_events (contact_id, channel, effect, purpose, occurred_at);

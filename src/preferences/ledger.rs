@@ -118,38 +118,34 @@ async fn same_person(db: &Db, contact_id: &str) -> StoreResult<Vec<String>> {
 /// long the contact's history.
 pub async fn eligibility(db: &Db, contact_id: &str, query: Query) -> StoreResult<Decision> {
     let ids = same_person(db, contact_id).await?;
-    let n = ids.len();
-    let purposes = match query.purpose {
-        Purpose::Marketing => "'marketing','all'",
-        Purpose::All => "'all'",
+    let purposes: &[Purpose] = match query.purpose {
+        Purpose::Marketing => &[Purpose::Marketing, Purpose::All],
+        Purpose::All => &[Purpose::All],
     };
-    let class = |effects: &str, first: usize| {
-        let filter = format!(
-            "contact_id IN ({}) AND channel = ${} AND purpose IN ({purposes}) AND effect IN ({effects})",
-            placeholders(first, n),
-            first + n
-        );
-        format!(
-            "SELECT {COLUMNS} FROM preference_events WHERE {filter} AND occurred_at = \
-             (SELECT MAX(occurred_at) FROM preference_events WHERE {filter})"
-        )
-    };
-    let sql = format!(
-        "{} UNION ALL {} UNION ALL {}",
-        class("'dnc_set','dnc_lift'", 1),
-        class("'opt_out','opt_in'", n + 2),
-        class("'unreachable'", 2 * n + 3)
-    );
-    let sql = format!(
-        "{sql} UNION ALL {}",
-        class("'review_set','review_cleared'", 3 * n + 4)
-    );
-    let mut q = sqlx::query(&sql);
-    for _ in 0..4 {
-        for id in &ids {
-            q = q.bind(id);
+    // The latest event of each effect and purpose that can decide: a handful
+    // of index descents, whatever the length of the history.
+    let mut parts = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    for effect in Effect::ALL {
+        for purpose in purposes {
+            let first = binds.len() + 1;
+            parts.push(format!(
+                "SELECT * FROM (SELECT {COLUMNS} FROM preference_events WHERE contact_id IN ({}) AND channel = ${} \
+                 AND effect = '{}' AND purpose = '{}' ORDER BY occurred_at DESC LIMIT 1) AS t{}",
+                placeholders(first, ids.len()),
+                first + ids.len(),
+                effect.as_str(),
+                purpose.as_str(),
+                parts.len()
+            ));
+            binds.extend(ids.iter().cloned());
+            binds.push(query.channel.as_str().to_string());
         }
-        q = q.bind(query.channel.as_str());
+    }
+    let sql = parts.join(" UNION ALL ");
+    let mut q = sqlx::query(&sql);
+    for b in &binds {
+        q = q.bind(b);
     }
     let rows = q.fetch_all(db.reader()).await?;
     let events = rows
