@@ -25,6 +25,8 @@ mod rules;
 pub use engine::RuleSet;
 pub use live::{LiveRules, WatchHandle};
 pub use normalize::normalize;
+/// The 1-based line of a byte offset, for errors that name a file's line.
+pub(crate) use rules::line_of;
 
 /// The part of an inbound message that classification looks at.
 #[derive(Debug, Clone, Copy, Default)]

@@ -4,6 +4,8 @@
 //! stays active.
 
 use serde::Deserialize;
+
+use crate::classify::line_of;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -131,14 +133,6 @@ struct Entry {
 pub struct Policy {
     actions: HashMap<SignalKind, Action>,
     pub version: String,
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .bytes()
-        .filter(|b| *b == b'\n')
-        .count()
-        + 1
 }
 
 impl Policy {

@@ -3,6 +3,8 @@
 //! can read and change, with the reason for each default written beside it.
 
 use serde::Deserialize;
+
+use crate::classify::line_of;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -100,14 +102,6 @@ pub struct StatusCodes {
     ranges: Vec<(Provider, u64, u64, CodeMeaning)>,
     /// Unknown codes already logged, so each is logged once.
     reported: Mutex<HashSet<(Provider, String)>>,
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .bytes()
-        .filter(|b| *b == b'\n')
-        .count()
-        + 1
 }
 
 impl StatusCodes {
