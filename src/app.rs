@@ -49,6 +49,7 @@ pub struct Desk {
     listener: TcpListener,
     stop: CancellationToken,
     writer: JoinHandle<()>,
+    writer_stop: CancellationToken,
     background: Vec<JoinHandle<()>>,
     _watcher: Option<crate::classify::WatchHandle>,
 }
@@ -83,6 +84,7 @@ impl Desk {
         let calendars = Arc::new(crate::sla::clock::Calendars::from_config(&config));
         let router = Router::new(db.clone(), clock.clone(), config.clone(), calendars.clone());
         let wake_router = router.waker();
+        let writer_stop = CancellationToken::new();
         let (ingest, writer) = Ingest::start(
             db.clone(),
             rules.clone(),
@@ -90,6 +92,7 @@ impl Desk {
             config.ingest.max_batch,
             signals.clone(),
             move || wake_router.notify_one(),
+            writer_stop.clone(),
         );
         let email = crate::notify::email::email_deliverer(config.smtp.as_ref(), &config.data_dir)
             .map_err(|e| StartError::Email(e.to_string()))?;
@@ -165,6 +168,7 @@ impl Desk {
             listener,
             stop,
             writer,
+            writer_stop,
             background,
             _watcher: watcher,
         })
@@ -191,6 +195,7 @@ impl Desk {
             listener,
             stop,
             writer,
+            writer_stop,
             background,
             _watcher,
         } = self;
@@ -208,8 +213,9 @@ impl Desk {
             tracing::info!("shutting down: finishing in-flight requests");
         })
         .await;
-        // The router (and with it every writer handle) is gone: the writer
-        // drains its queue and stops.
+        // Every request has been answered: the writer writes out what it was
+        // handed and stops.
+        writer_stop.cancel();
         let _ = writer.await;
         stop.cancel();
         for task in background {

@@ -57,8 +57,9 @@ impl Ingest {
         max_batch: usize,
         signals: Arc<SignalContext>,
         on_stored: impl Fn() + Send + 'static,
+        stop: tokio_util::sync::CancellationToken,
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
-        let (writer, handle) = Writer::start(db, max_batch, signals, on_stored);
+        let (writer, handle) = Writer::start(db, max_batch, signals, on_stored, stop);
         (
             Ingest {
                 writer,

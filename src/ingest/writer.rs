@@ -10,6 +10,7 @@
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, HashSet};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use super::event::{ContactRef, NormalizedEvent};
 use crate::clock::Millis;
@@ -51,16 +52,17 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task. It stops once every `Writer` clone is dropped
-    /// and the queue is written out.
+    /// Starts the writer task. After `stop` it takes no new work, writes
+    /// out what it was handed, and ends.
     pub fn start(
         db: Db,
         max_batch: usize,
         signals: Arc<SignalContext>,
         on_stored: impl Fn() + Send + 'static,
+        stop: CancellationToken,
     ) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch * 4);
-        let handle = tokio::spawn(run(db, rx, max_batch, signals, on_stored));
+        let handle = tokio::spawn(run(db, rx, max_batch, signals, on_stored, stop));
         (Writer { tx }, handle)
     }
 
@@ -91,9 +93,27 @@ async fn run(
     max_batch: usize,
     signals: Arc<SignalContext>,
     on_stored: impl Fn(),
+    stop: CancellationToken,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
-    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+    let mut closing = false;
+    loop {
+        let n = if closing {
+            rx.recv_many(&mut jobs, max_batch).await
+        } else {
+            tokio::select! {
+                n = rx.recv_many(&mut jobs, max_batch) => n,
+                () = stop.cancelled() => {
+                    // Nothing new gets in; what is queued is still written.
+                    rx.close();
+                    closing = true;
+                    continue;
+                }
+            }
+        };
+        if n == 0 {
+            break;
+        }
         metrics::histogram!("replydesk_ingest_batch_size").record(jobs.len() as f64);
         let refs: Vec<&Job> = jobs.iter().collect();
         match write_batch(&db, &refs, &signals).await {

@@ -363,6 +363,23 @@ impl TestApp {
         }
     }
 
+    /// Stops the server, then copies the SQLite file (and its WAL) elsewhere
+    /// before the test's temporary directory goes away.
+    pub async fn stop_keeping(mut self, source: &Path, target: &Path) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let from = PathBuf::from(format!("{}{suffix}", source.display()));
+            if from.exists() {
+                std::fs::copy(&from, format!("{}{suffix}", target.display())).unwrap();
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

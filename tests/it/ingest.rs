@@ -362,3 +362,63 @@ fn twilio_signature_vectors_from_twilio_verify() {
     }
     assert!(checked >= 6, "only {checked} vectors found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_in_flight_webhooks_and_stops_every_worker() {
+    let app = TestApp::spawn_configured(Backend::Sqlite, "", |c| {
+        c.workers.outbox = true;
+        c.workers.sla = true;
+    })
+    .await
+    .unwrap();
+    let posts: Vec<_> = (0..50)
+        .map(|i| {
+            let id = format!("wamid.sd{i}");
+            let body = meta_text("16315550300", &id, "hola", 1_795_687_000 + i);
+            let client = app.client.clone();
+            let url = app.url("/webhooks/meta/main");
+            tokio::spawn(async move {
+                let sig = replydesk::ingest::meta::sign(META_SECRET, body.as_bytes());
+                let status = client
+                    .post(url)
+                    .header("x-hub-signature-256", sig)
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16());
+                (id, status)
+            })
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    // Keep the database file: the TestApp's temp dir goes with it.
+    let kept = dir.path().join("desk.db");
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let source = app.dir.path().join("desk.db");
+        app.stop_keeping(&source, &kept).await;
+    })
+    .await;
+    assert!(
+        stopped.is_ok(),
+        "the desk and its background workers stopped"
+    );
+    let mut acked = Vec::new();
+    for p in posts {
+        if let Ok((id, Ok(200))) = p.await {
+            acked.push(id);
+        }
+    }
+    let db = replydesk::store::Db::connect(
+        &format!("sqlite://{}", kept.display()),
+        replydesk::config::SqliteSync::Full,
+    )
+    .await
+    .unwrap();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT provider_id FROM events")
+        .fetch_all(db.reader())
+        .await
+        .unwrap();
+    for id in &acked {
+        assert!(stored.contains(id), "{id} was answered 200 but not stored");
+    }
+}
