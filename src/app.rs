@@ -144,6 +144,7 @@ impl Desk {
             sla,
             outbox,
             metrics: telemetry::metrics(),
+            admin: crate::admin::AdminState::default(),
         });
         Ok(Desk {
             state,

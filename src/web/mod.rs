@@ -46,6 +46,7 @@ pub struct Inner {
     pub sla: Arc<crate::sla::worker::SlaWorker>,
     pub outbox: Arc<Outbox>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub admin: crate::admin::AdminState,
 }
 
 impl AppState {
