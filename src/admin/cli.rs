@@ -92,11 +92,18 @@ fn write_plain(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         r.replayed, r.active_version, r.candidate_version, r.changed
     )?;
     if r.capped {
-        writeln!(out, "capped at the {} most recent replies of the period", r.cap)?;
+        writeln!(
+            out,
+            "capped at the {} most recent replies of the period",
+            r.cap
+        )?;
     }
     let lost = r.lost_opt_outs();
     if lost > 0 {
-        writeln!(out, "WARNING: {lost} opt-out(s) would no longer be recognised")?;
+        writeln!(
+            out,
+            "WARNING: {lost} opt-out(s) would no longer be recognised"
+        )?;
     }
     writeln!(out, "\ncategory      before   after")?;
     for c in Category::ALL {

@@ -112,11 +112,10 @@ pub async fn rates(db: &Db, now: Millis) -> Result<HashMap<String, (i64, i64)>, 
 /// the rule that decided wrongly, so the fix lands next to it; when no rule
 /// decided (the default), the first file with rules of the right category.
 pub fn file_for(files: &[FileInfo], c: &Correction) -> Option<String> {
-    let by_rule = c.original_rule.as_deref().and_then(|rule| {
-        files
-            .iter()
-            .find(|f| f.rules.iter().any(|r| r.id == rule))
-    });
+    let by_rule = c
+        .original_rule
+        .as_deref()
+        .and_then(|rule| files.iter().find(|f| f.rules.iter().any(|r| r.id == rule)));
     by_rule
         .or_else(|| {
             files

@@ -94,7 +94,12 @@ pub async fn reprocess(
     let accepted = match Provider::parse(&provider) {
         Some(Provider::Meta) => ingest.accept_meta(&channel, body).await,
         Some(Provider::Twilio) => ingest.accept_twilio(&channel, body).await,
-        None => return Err(super::invalid("provider", format!("unknown provider {provider:?}"))),
+        None => {
+            return Err(super::invalid(
+                "provider",
+                format!("unknown provider {provider:?}"),
+            ));
+        }
     }
     .map_err(|e| match e {
         crate::ingest::IngestError::Store(s) => AdminError::Store(s),

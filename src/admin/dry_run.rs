@@ -210,9 +210,7 @@ pub async fn run(
 }
 
 fn join_error(e: tokio::task::JoinError) -> crate::store::StoreError {
-    crate::store::StoreError::Query(sqlx::Error::Protocol(format!(
-        "dry run worker failed: {e}"
-    )))
+    crate::store::StoreError::Query(sqlx::Error::Protocol(format!("dry run worker failed: {e}")))
 }
 
 async fn read_batch(
@@ -264,10 +262,11 @@ pub(crate) async fn first_id_since(db: &Db, since: Millis) -> StoreResult<i64> {
     let mut hi = max + 1;
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let next = sqlx::query("SELECT id, received_at FROM events WHERE id >= $1 ORDER BY id LIMIT 1")
-            .bind(mid)
-            .fetch_optional(db.reader())
-            .await?;
+        let next =
+            sqlx::query("SELECT id, received_at FROM events WHERE id >= $1 ORDER BY id LIMIT 1")
+                .bind(mid)
+                .fetch_optional(db.reader())
+                .await?;
         match next {
             Some(r) if r.try_get::<i64, _>(1)? < since => lo = r.try_get::<i64, _>(0)? + 1,
             _ => hi = mid,

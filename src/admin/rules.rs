@@ -118,7 +118,9 @@ pub fn valid_name(name: &str) -> Result<(), AdminError> {
     } else {
         Err(invalid(
             "file",
-            format!("{name:?} is not a rules file name (NN-name.toml, not hidden, not status_codes.toml or preference_policy.toml)"),
+            format!(
+                "{name:?} is not a rules file name (NN-name.toml, not hidden, not status_codes.toml or preference_policy.toml)"
+            ),
         ))
     }
 }
@@ -551,8 +553,10 @@ pub async fn restore(
     let v = version(db, version_id)
         .await?
         .ok_or(AdminError::NotFound("version"))?;
-    let when = jiff::Timestamp::from_millisecond(v.at)
-        .map_or_else(|_| v.at.to_string(), |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string());
+    let when = jiff::Timestamp::from_millisecond(v.at).map_or_else(
+        |_| v.at.to_string(),
+        |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+    );
     let mut comment = format!("restored the version of {when} by {}", v.actor);
     if let Some(note) = note.map(str::trim).filter(|n| !n.is_empty()) {
         comment = format!("{comment}: {note}");

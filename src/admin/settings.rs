@@ -11,20 +11,68 @@ use crate::preferences::status_codes::StatusCodes;
 
 /// Where each kind of setting lives, as the settings page and README state it.
 pub const SOURCES: &[(&str, &str, &str)] = &[
-    ("Teams, leads and file members", "file", "replydesk.toml [[team]]"),
-    ("Team memberships added in the browser", "database", "Admin → Users (user_teams)"),
-    ("Routes and routing defaults", "file", "replydesk.toml [[route]], [routing]"),
-    ("SLA policies and alert owners", "file", "replydesk.toml [[sla]] (escalate_to); team leads get level 1"),
-    ("Business hours and holidays", "file", "replydesk.toml [team.hours]"),
-    ("Channels and their secrets", "file", "replydesk.toml [[channel]]"),
+    (
+        "Teams, leads and file members",
+        "file",
+        "replydesk.toml [[team]]",
+    ),
+    (
+        "Team memberships added in the browser",
+        "database",
+        "Admin → Users (user_teams)",
+    ),
+    (
+        "Routes and routing defaults",
+        "file",
+        "replydesk.toml [[route]], [routing]",
+    ),
+    (
+        "SLA policies and alert owners",
+        "file",
+        "replydesk.toml [[sla]] (escalate_to); team leads get level 1",
+    ),
+    (
+        "Business hours and holidays",
+        "file",
+        "replydesk.toml [team.hours]",
+    ),
+    (
+        "Channels and their secrets",
+        "file",
+        "replydesk.toml [[channel]]",
+    ),
     ("Email (SMTP)", "file", "replydesk.toml [smtp]"),
-    ("Fallback URL and secret", "file", "replydesk.toml [fallback]"),
+    (
+        "Fallback URL and secret",
+        "file",
+        "replydesk.toml [fallback]",
+    ),
     ("Dry-run period and cap", "file", "replydesk.toml [admin]"),
-    ("Classification rules", "file", "rules/*.toml (editor: Admin → Rules; every version kept in the database)"),
-    ("Status-code effects", "file", "rules/status_codes.toml (checked here, edited in the file)"),
-    ("Users, roles, disabled accounts", "database", "Admin → Users (users)"),
-    ("Agents away", "database", "each agent's own switch (agent_presence)"),
-    ("API keys", "database", "replydesk apikey create/list/revoke"),
+    (
+        "Classification rules",
+        "file",
+        "rules/*.toml (editor: Admin → Rules; every version kept in the database)",
+    ),
+    (
+        "Status-code effects",
+        "file",
+        "rules/status_codes.toml (checked here, edited in the file)",
+    ),
+    (
+        "Users, roles, disabled accounts",
+        "database",
+        "Admin → Users (users)",
+    ),
+    (
+        "Agents away",
+        "database",
+        "each agent's own switch (agent_presence)",
+    ),
+    (
+        "API keys",
+        "database",
+        "replydesk apikey create/list/revoke",
+    ),
 ];
 
 /// A secret as pages show it: only its last four characters.
@@ -98,8 +146,10 @@ mod tests {
 
     #[test]
     fn a_broken_status_code_file_names_its_line() {
-        let err = check_status_codes("[[code]]\nprovider = \"meta\"\ncode = \"1\"\neffect = \"nope\"\nwhy = \"x\"\n")
-            .unwrap_err();
+        let err = check_status_codes(
+            "[[code]]\nprovider = \"meta\"\ncode = \"1\"\neffect = \"nope\"\nwhy = \"x\"\n",
+        )
+        .unwrap_err();
         assert_eq!(err[0].line, 4, "{err:?}");
     }
 }

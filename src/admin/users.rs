@@ -54,7 +54,9 @@ pub async fn list(db: &Db, config: &Config) -> Result<Vec<Account>, AdminError> 
         let email: String = r.try_get(1)?;
         let role: String = r.try_get(3)?;
         let disabled: Option<Millis> = r.try_get(4)?;
-        let pending: bool = r.try_get::<bool, _>(5).or_else(|_| r.try_get::<i64, _>(5).map(|n| n != 0))?;
+        let pending: bool = r
+            .try_get::<bool, _>(5)
+            .or_else(|_| r.try_get::<i64, _>(5).map(|n| n != 0))?;
         let teams = memberships
             .iter()
             .filter(|m| m.try_get::<String, _>(0).is_ok_and(|u| u == id))
@@ -137,11 +139,23 @@ pub async fn invite(
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
-        return Err(invalid("email", "an account with this email already exists"));
+        return Err(invalid(
+            "email",
+            "an account with this email already exists",
+        ));
     }
     write_teams(&mut tx, &id, &teams).await?;
     let after = json!({ "email": email, "role": role.as_str(), "teams": teams });
-    audit::record(&mut *tx, actor, "user.invite", &email, None, Some(&after), now).await?;
+    audit::record(
+        &mut *tx,
+        actor,
+        "user.invite",
+        &email,
+        None,
+        Some(&after),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     // The link is made after the commit: SQLite has one writer connection.
     Ok(sessions::create_link(db, "invite", Some(&email), INVITE_VALID_MS, now).await?)
@@ -187,10 +201,16 @@ pub async fn set_role(
 ) -> Result<(), AdminError> {
     let a = account(db, config, user_id).await?;
     if a.role == role {
-        return Err(invalid("role", format!("{} is already {}", a.email, role.as_str())));
+        return Err(invalid(
+            "role",
+            format!("{} is already {}", a.email, role.as_str()),
+        ));
     }
     if a.role == Role::Admin && !another_admin(db, user_id).await? {
-        return Err(invalid("role", "the desk needs at least one active administrator"));
+        return Err(invalid(
+            "role",
+            "the desk needs at least one active administrator",
+        ));
     }
     let mut tx = db.writer().begin().await?;
     sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
@@ -256,7 +276,10 @@ pub async fn set_disabled(
         return Err(invalid("account", "nothing to change"));
     }
     if disabled && a.role == Role::Admin && !another_admin(db, user_id).await? {
-        return Err(invalid("account", "the desk needs at least one active administrator"));
+        return Err(invalid(
+            "account",
+            "the desk needs at least one active administrator",
+        ));
     }
     let mut tx = db.writer().begin().await?;
     sqlx::query("UPDATE users SET disabled_at = $1, updated_at = $2 WHERE id = $3")
@@ -274,7 +297,11 @@ pub async fn set_disabled(
     audit::record(
         &mut *tx,
         actor,
-        if disabled { "user.disable" } else { "user.enable" },
+        if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        },
         &a.email,
         Some(&json!({ "disabled": a.disabled })),
         Some(&json!({ "disabled": disabled })),
