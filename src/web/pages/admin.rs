@@ -330,7 +330,7 @@ impl Editor {
     }
 }
 
-pub async fn index() -> Redirect {
+pub async fn index(_: Admin) -> Redirect {
     Redirect::to("/admin/rules")
 }
 
