@@ -110,7 +110,7 @@ pub async fn list(
 /// `rules.` matches every rules action; a full action name matches itself.
 fn like_prefix(action: &str) -> String {
     if action.ends_with('.') {
-        let escaped = action.replace('%', "").replace('_', "");
+        let escaped = action.replace(['%', '_'], "");
         format!("{escaped}%")
     } else {
         String::new()

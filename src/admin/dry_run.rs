@@ -150,6 +150,57 @@ struct Stored {
     body: Option<String>,
     payload: Option<String>,
     title: Option<String>,
+    /// How ingest classified it, and with which rules version.
+    category: Option<String>,
+    rule_id: Option<String>,
+    rules_version: Option<String>,
+    span: (Option<i64>, Option<i64>),
+}
+
+/// The active set's verdict on one reply.
+struct Verdict {
+    category: Category,
+    rule: String,
+    matched: Option<String>,
+}
+
+impl Stored {
+    fn reply(&self) -> Reply<'_> {
+        Reply {
+            kind: self.kind.as_deref().and_then(MessageKind::parse),
+            text: self.body.as_deref(),
+            payload: self.payload.as_deref(),
+            title: self.title.as_deref(),
+        }
+    }
+
+    /// What ingest stored, when the active set decided it: classification is
+    /// a pure function of (set, reply), so replaying it would give the same
+    /// answer. Halves the work for replies since the last activation.
+    fn stored_verdict(&self, active_version: &str) -> Option<Verdict> {
+        if self.rules_version.as_deref() != Some(active_version) {
+            return None;
+        }
+        let category = Category::parse(self.category.as_deref()?)?;
+        // The span is in the text, or in the title when there is no text (as the engine matched).
+        let non_blank = |t: &&String| !t.trim().is_empty();
+        let text = self
+            .body
+            .as_ref()
+            .filter(non_blank)
+            .or(self.title.as_ref().filter(non_blank));
+        let matched = match (text, self.span) {
+            (Some(t), (Some(a), Some(b))) => t
+                .get(usize::try_from(a).ok()?..usize::try_from(b).ok()?)
+                .map(str::to_string),
+            _ => None,
+        };
+        Some(Verdict {
+            category,
+            rule: self.rule_id.clone()?,
+            matched,
+        })
+    }
 }
 
 /// Replays the period's replies through both sets.
@@ -221,7 +272,7 @@ async fn read_batch(
     limit: usize,
 ) -> StoreResult<Vec<Stored>> {
     let rows = sqlx::query(
-        "SELECT id, provider_id, received_at, msg_type, body, payload, title FROM events \
+        "SELECT id, provider_id, received_at, msg_type, body, payload, title, category, rule_id, rules_version, match_start, match_end FROM events \
          WHERE id < $1 AND id >= $2 AND kind = 'message' AND direction = 'in' AND received_at >= $3 \
          ORDER BY id DESC LIMIT $4",
     )
@@ -241,6 +292,10 @@ async fn read_batch(
                 body: r.try_get(4)?,
                 payload: r.try_get(5)?,
                 title: r.try_get(6)?,
+                category: r.try_get(7)?,
+                rule_id: r.try_get(8)?,
+                rules_version: r.try_get(9)?,
+                span: (r.try_get(10)?, r.try_get(11)?),
             })
         })
         .collect::<Result<_, sqlx::Error>>()
@@ -275,17 +330,40 @@ pub(crate) async fn first_id_since(db: &Db, since: Millis) -> StoreResult<i64> {
     Ok(lo)
 }
 
-/// Classifies a batch with both sets; pure and synchronous.
+/// Classifies a batch with both sets, on every core; pure and synchronous.
 fn replay(active: &RuleSet, candidate: &RuleSet, batch: Vec<Stored>) -> Report {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(8);
+    let chunk = batch.len().div_ceil(threads).max(1);
+    let mut report = Report::default();
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = batch
+            .chunks(chunk)
+            .map(|rows| scope.spawn(move || replay_rows(active, candidate, rows)))
+            .collect();
+        for part in parts {
+            // A panic in the classifier is a bug; count nothing rather than abort the run.
+            if let Ok(part) = part.join() {
+                report.merge(part);
+            }
+        }
+    });
+    report
+}
+
+fn replay_rows(active: &RuleSet, candidate: &RuleSet, rows: &[Stored]) -> Report {
     let mut part = Report::default();
-    for s in batch {
-        let reply = Reply {
-            kind: s.kind.as_deref().and_then(MessageKind::parse),
-            text: s.body.as_deref(),
-            payload: s.payload.as_deref(),
-            title: s.title.as_deref(),
-        };
-        let old = active.classify(&reply);
+    for s in rows {
+        let reply = s.reply();
+        let old = s.stored_verdict(active.version()).unwrap_or_else(|| {
+            let c = active.classify(&reply);
+            Verdict {
+                category: c.category,
+                rule: c.rule_id.to_string(),
+                matched: c.matched,
+            }
+        });
         let new = candidate.classify(&reply);
         part.replayed += 1;
         *part.before.entry(old.category).or_default() += 1;
@@ -297,12 +375,12 @@ fn replay(active: &RuleSet, candidate: &RuleSet, batch: Vec<Stored>) -> Report {
         *part.moves.entry((old.category, new.category)).or_default() += 1;
         part.changes.push(Change {
             event_id: s.id,
-            message_id: s.message_id,
-            text: s.body.or(s.title),
+            message_id: s.message_id.clone(),
+            text: s.body.clone().or_else(|| s.title.clone()),
             received_at: s.received_at,
             from: old.category,
             to: new.category,
-            from_rule: old.rule_id.to_string(),
+            from_rule: old.rule,
             to_rule: new.rule_id.to_string(),
             from_matched: old.matched,
             to_matched: new.matched,

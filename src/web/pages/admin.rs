@@ -82,6 +82,9 @@ pub struct ChangeView {
     lost: bool,
 }
 
+/// One cell of the moves matrix: (to, same category as the row, count).
+type MoveCell = (&'static str, bool, usize);
+
 pub struct DryRunView {
     replayed: usize,
     changed: usize,
@@ -94,8 +97,7 @@ pub struct DryRunView {
     /// (category, active, candidate, change)
     counts: Vec<(&'static str, usize, usize, String)>,
     categories: Vec<&'static str>,
-    /// (from, [(to, same category, count)])
-    matrix: Vec<(&'static str, Vec<(&'static str, bool, usize)>)>,
+    matrix: Vec<(&'static str, Vec<MoveCell>)>,
     moves: Vec<(&'static str, &'static str, usize)>,
     changes: Vec<ChangeView>,
     shown: usize,
@@ -292,7 +294,12 @@ impl Editor {
         }
     }
 
-    async fn respond(self, state: &AppState, current: &CurrentUser, headers: &HeaderMap) -> Response {
+    async fn respond(
+        self,
+        state: &AppState,
+        current: &CurrentUser,
+        headers: &HeaderMap,
+    ) -> Response {
         if htmx(headers) {
             return render(&ResultFragment {
                 file: self.file,
@@ -461,7 +468,8 @@ pub async fn editor(
     Path(file): Path<String>,
 ) -> Result<Response, WebError> {
     rules::valid_name(&file).map_err(|_| WebError::NotFound("rules file"))?;
-    let text = rules::read_file(state.rules.dir(), &file)?.ok_or(WebError::NotFound("rules file"))?;
+    let text =
+        rules::read_file(state.rules.dir(), &file)?.ok_or(WebError::NotFound("rules file"))?;
     rules::record_disk_versions(&state.db, state.rules.dir(), state.clock.now_ms()).await?;
     let editor = Editor {
         base_sha: rules::sha256(&text),
@@ -568,10 +576,7 @@ pub async fn dry_run_status(
     Admin(current): Admin,
     Path(id): Path<String>,
 ) -> Response {
-    let job = state
-        .admin
-        .job(&id)
-        .filter(|j| j.owner == current.user.id);
+    let job = state.admin.job(&id).filter(|j| j.owner == current.user.id);
     let (file, result) = match &job {
         None => (
             String::new(),
@@ -622,7 +627,15 @@ pub async fn activate(
         correction_id: e.correction_id.clone(),
     };
     let now = state.clock.now_ms();
-    match rules::activate(&state.db, &state.rules, &state.admin.activation, change, now).await {
+    match rules::activate(
+        &state.db,
+        &state.rules,
+        &state.admin.activation,
+        change,
+        now,
+    )
+    .await
+    {
         Ok(done) => activated(&mut e, done),
         Err(err) => e.result = refusal(err, &e.file, &mut e.comment_error)?,
     }
@@ -658,7 +671,9 @@ fn refusal(
             *comment_error = Some(message.clone());
             Outcome::Message(format!("Not activated: {message}."))
         }
-        AdminError::Invalid { message, .. } => Outcome::Message(format!("Not activated: {message}.")),
+        AdminError::Invalid { message, .. } => {
+            Outcome::Message(format!("Not activated: {message}."))
+        }
         other => return Err(other.into()),
     })
 }
@@ -698,7 +713,8 @@ async fn history_page(
     rules::valid_name(&file).map_err(|_| WebError::NotFound("rules file"))?;
     let dir = state.rules.dir();
     rules::record_disk_versions(&state.db, dir, state.clock.now_ms()).await?;
-    let disk_sha = rules::read_file(dir, &file)?.map_or_else(|| rules::ABSENT.to_string(), |t| rules::sha256(&t));
+    let disk_sha = rules::read_file(dir, &file)?
+        .map_or_else(|| rules::ABSENT.to_string(), |t| rules::sha256(&t));
     let versions = rules::versions(&state.db, &file, 200).await?;
     let mut items = Vec::with_capacity(versions.len());
     for (i, v) in versions.iter().enumerate() {
@@ -780,9 +796,15 @@ pub async fn restore(
         Err(err) => {
             let mut ignored = None;
             let (message, problems) = match refusal(err, &v.file, &mut ignored)? {
-                Outcome::Problems(p) => ("Not restored: the rules would have problems.".to_string(), p),
+                Outcome::Problems(p) => (
+                    "Not restored: the rules would have problems.".to_string(),
+                    p,
+                ),
                 Outcome::Conflict { .. } => (
-                    format!("Not restored: {} was changed on disk since this page was loaded. The history now shows the file on disk; try again.", v.file),
+                    format!(
+                        "Not restored: {} was changed on disk since this page was loaded. The history now shows the file on disk; try again.",
+                        v.file
+                    ),
                     Vec::new(),
                 ),
                 Outcome::Message(m) => (m, Vec::new()),
@@ -838,7 +860,12 @@ pub async fn corrections_page(
 ) -> Result<Response, WebError> {
     let now = state.clock.now_ms();
     let rule = q.rule.unwrap_or_default();
-    let list = corrections::list(&state.db, Some(&rule).filter(|r| !r.is_empty()).map(String::as_str), 500).await?;
+    let list = corrections::list(
+        &state.db,
+        Some(&rule).filter(|r| !r.is_empty()).map(String::as_str),
+        500,
+    )
+    .await?;
     let rates = corrections::rates(&state.db, now).await?;
     let files = rules::read_files(state.rules.dir())?;
     let mut groups: BTreeMap<String, RuleCorrections> = BTreeMap::new();
@@ -859,7 +886,11 @@ pub async fn corrections_page(
             id: c.id.clone(),
             when: format::when(c.at),
             actor: c.actor.clone(),
-            text: c.text.clone().or_else(|| c.title.clone()).unwrap_or_default(),
+            text: c
+                .text
+                .clone()
+                .or_else(|| c.title.clone())
+                .unwrap_or_default(),
             from: c.original_category.clone().unwrap_or_default(),
             to: c.corrected.clone(),
             note: c.note.clone().unwrap_or_default(),
@@ -869,7 +900,9 @@ pub async fn corrections_page(
     }
     Ok(render(&CorrectionsPage {
         chrome: Chrome::for_user(&state, &current, "admin-corrections").await,
-        message: q.added.map(|_| "The example was added and activated: every example passes.".into()),
+        message: q
+            .added
+            .map(|_| "The example was added and activated: every example passes.".into()),
         rule,
         rate_days: corrections::RATE_DAYS,
         groups: groups.into_values().collect(),

@@ -22,14 +22,20 @@ use crate::web::{AppState, WebError};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/settings", get(settings_page))
-        .route("/admin/settings/status-codes/check", post(check_status_codes))
+        .route(
+            "/admin/settings/status-codes/check",
+            post(check_status_codes),
+        )
         .route("/admin/users", get(users_page))
         .route("/admin/users/invite", post(invite))
         .route("/admin/users/{id}/{action}", post(user_action))
         .route("/admin/audit", get(audit_page))
         .route("/admin/audit.csv", get(audit_csv))
         .route("/admin/deliveries", get(deliveries_page))
-        .route("/admin/deliveries/dead-letters/{id}/reprocess", post(reprocess))
+        .route(
+            "/admin/deliveries/dead-letters/{id}/reprocess",
+            post(reprocess),
+        )
         .route("/admin/deliveries/outbox/{id}/retry", post(retry))
 }
 
@@ -101,7 +107,13 @@ async fn settings_view(
     let c = &state.config;
     let accounts = users::list(&state.db, c).await?;
     let (disk_codes_text, codes) = settings::status_codes(state.rules.dir())?;
-    let join = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(", ") };
+    let join = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
     Ok(SettingsPage {
         chrome: Chrome::for_user(state, current, "admin-settings").await,
         sources: settings::SOURCES,
@@ -127,7 +139,14 @@ async fn settings_view(
                 capacity: t.capacity.map_or("-".into(), |n| n.to_string()),
                 hours: t.hours.as_ref().map_or_else(
                     || "around the clock".into(),
-                    |h| format!("{} (Mon {}; {} holidays)", h.timezone, join(&h.monday), h.holidays.len()),
+                    |h| {
+                        format!(
+                            "{} (Mon {}; {} holidays)",
+                            h.timezone,
+                            join(&h.monday),
+                            h.holidays.len()
+                        )
+                    },
                 ),
             })
             .collect(),
@@ -148,7 +167,11 @@ async fn settings_view(
                 .join(", "),
             })
             .collect(),
-        default_team: c.routing.default_team.clone().unwrap_or_else(|| "(none: unassigned)".into()),
+        default_team: c
+            .routing
+            .default_team
+            .clone()
+            .unwrap_or_else(|| "(none: unassigned)".into()),
         reopen_window: c.routing.reopen_window.clone(),
         attribution_window: c.routing.attribution_window.clone(),
         slas: c
@@ -156,11 +179,15 @@ async fn settings_view(
             .iter()
             .map(|s| SlaView {
                 team: s.team.clone(),
-                category: s.category.map_or("(other replies)".into(), |k| k.as_str().into()),
+                category: s
+                    .category
+                    .map_or("(other replies)".into(), |k| k.as_str().into()),
                 first_response: s.first_response.clone(),
                 resolution: s.resolution.clone().unwrap_or_else(|| "-".into()),
                 at_risk: s.at_risk.map_or("0.8 (default)".into(), |a| a.to_string()),
-                level2: s.level2_multiple.map_or("2 (default)".into(), |a| a.to_string()),
+                level2: s
+                    .level2_multiple
+                    .map_or("2 (default)".into(), |a| a.to_string()),
                 escalate_to: join(&s.escalate_to),
             })
             .collect(),
@@ -215,7 +242,9 @@ pub async fn check_status_codes(
 ) -> Result<Response, WebError> {
     let text = form.text.replace("\r\n", "\n");
     let result = settings::check_status_codes(&text);
-    Ok(render(&settings_view(&state, &current, Some(text), Some(result)).await?))
+    Ok(render(
+        &settings_view(&state, &current, Some(text), Some(result)).await?,
+    ))
 }
 
 // ---------------------------------------------------------------- users
@@ -340,11 +369,7 @@ fn teams_of(fields: &[(String, String)]) -> Vec<String> {
 }
 
 fn link_url(state: &AppState, token: &str) -> String {
-    let base = state
-        .config
-        .public_url
-        .clone()
-        .unwrap_or_default();
+    let base = state.config.public_url.clone().unwrap_or_default();
     format!("{}/setup/{token}", base.trim_end_matches('/'))
 }
 
@@ -359,9 +384,21 @@ pub async fn invite(
     let role = Role::parse(&value(&fields, "role")).unwrap_or(Role::Agent);
     let now = state.clock.now_ms();
     let mut o = UsersOutcome::none();
-    match users::invite(&state.db, &state.config, &current.user.email, &email, role, &teams_of(&fields), now).await {
+    match users::invite(
+        &state.db,
+        &state.config,
+        &current.user.email,
+        &email,
+        role,
+        &teams_of(&fields),
+        now,
+    )
+    .await
+    {
         Ok(token) => {
-            o.message = Some(format!("Invited {email}. Send them this link; it works once, for 7 days, and is not shown again."));
+            o.message = Some(format!(
+                "Invited {email}. Send them this link; it works once, for 7 days, and is not shown again."
+            ));
             o.link = Some((email, link_url(&state, &token)));
         }
         Err(AdminError::Invalid { field, message }) => {
@@ -384,7 +421,12 @@ pub async fn user_action(
     RawForm(raw): RawForm,
 ) -> Result<Response, WebError> {
     let fields = form_values(&raw);
-    let (db, config, actor, now) = (&state.db, &state.config, current.user.email.as_str(), state.clock.now_ms());
+    let (db, config, actor, now) = (
+        &state.db,
+        &state.config,
+        current.user.email.as_str(),
+        state.clock.now_ms(),
+    );
     let mut o = UsersOutcome::none();
     let result = match action.as_str() {
         "role" => match Role::parse(&value(&fields, "role")) {
@@ -423,13 +465,24 @@ pub struct AuditQuery {
 
 impl AuditQuery {
     fn filter(&self) -> Result<audit::Filter, WebError> {
-        let text = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-        let day = |field: &'static str, v: &Option<String>, add_day: bool| -> Result<Option<i64>, WebError> {
+        let text = |v: &Option<String>| {
+            v.as_ref()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let day = |field: &'static str,
+                   v: &Option<String>,
+                   add_day: bool|
+         -> Result<Option<i64>, WebError> {
             let Some(s) = text(v) else { return Ok(None) };
-            let date: jiff::civil::Date = s
-                .parse()
-                .map_err(|_| WebError::bad(field, format!("{s:?} is not a date such as 2026-11-26")))?;
-            let date = if add_day { date.tomorrow().unwrap_or(date) } else { date };
+            let date: jiff::civil::Date = s.parse().map_err(|_| {
+                WebError::bad(field, format!("{s:?} is not a date such as 2026-11-26"))
+            })?;
+            let date = if add_day {
+                date.tomorrow().unwrap_or(date)
+            } else {
+                date
+            };
             let ts = date
                 .to_zoned(jiff::tz::TimeZone::UTC)
                 .map_err(|e| WebError::bad(field, e.to_string()))?;
@@ -536,7 +589,10 @@ pub async fn audit_csv(
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"replydesk-audit.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"replydesk-audit.csv\"",
+            ),
         ],
         body,
     )
@@ -605,9 +661,13 @@ pub async fn deliveries_page(
             .into_iter()
             .map(|d| DeadLetterView {
                 when: format::when(d.received_at),
-                resolved: d
-                    .resolved_at
-                    .map(|at| format!("{} by {}", format::when(at), d.resolved_by.unwrap_or_default())),
+                resolved: d.resolved_at.map(|at| {
+                    format!(
+                        "{} by {}",
+                        format::when(at),
+                        d.resolved_by.unwrap_or_default()
+                    )
+                }),
                 id: d.id,
                 provider: d.provider,
                 channel: d.channel,
@@ -619,7 +679,11 @@ pub async fn deliveries_page(
         outbox: outbox
             .into_iter()
             .map(|d| DeliveryView {
-                next: if d.state == "sent" { "-".into() } else { format::when(d.next_attempt_at) },
+                next: if d.state == "sent" {
+                    "-".into()
+                } else {
+                    format::when(d.next_attempt_at)
+                },
                 created: format::when(d.created_at),
                 sent: d.sent_at.map_or_else(|| "-".into(), format::when),
                 id: d.id,
@@ -648,9 +712,15 @@ pub async fn reprocess(
     let now = state.clock.now_ms();
     let r = deliveries::reprocess(&state.db, &state.ingest, &id, &current.user.email, now).await?;
     let message = if r.resolved {
-        format!("Re-processed: {} event(s) stored, {} already stored; the dead letter is resolved.", r.stored, r.duplicates)
+        format!(
+            "Re-processed: {} event(s) stored, {} already stored; the dead letter is resolved.",
+            r.stored, r.duplicates
+        )
     } else {
-        format!("Re-processed: {} event(s) stored, {} already stored; part of the body still cannot be understood, so it stays a dead letter.", r.stored, r.duplicates)
+        format!(
+            "Re-processed: {} event(s) stored, {} already stored; part of the body still cannot be understood, so it stays a dead letter.",
+            r.stored, r.duplicates
+        )
     };
     Ok(back_with(&message))
 }

@@ -59,7 +59,10 @@ fn admin_routes() -> Router<AppState> {
         .route("/admin/rules/versions/{id}/restore", post(admin::restore))
         .route("/admin/dry-runs/{id}", get(admin::dry_run_status))
         .route("/admin/corrections", get(admin::corrections_page))
-        .route("/admin/corrections/{id}/example", post(admin::correction_to_example))
+        .route(
+            "/admin/corrections/{id}/example",
+            post(admin::correction_to_example),
+        )
         .merge(admin_ops::routes())
 }
 
