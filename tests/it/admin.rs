@@ -319,6 +319,32 @@ admin_test! {
     }
 }
 
+/// A routed conversation for a new reply. The background router may take
+/// the reply before `route_now` does (PostgreSQL skips locked rows), so wait
+/// for whichever routes it.
+async fn routed_conversation(app: &TestApp, wa: &str, id: &str, text: &str) -> String {
+    assert_eq!(
+        app.post_meta(&meta_text(wa, id, text, T0 / 1000))
+            .await
+            .status(),
+        200
+    );
+    for _ in 0..100 {
+        app.route_now().await;
+        let routed: Option<String> =
+            sqlx::query_scalar("SELECT conversation_id FROM events WHERE provider_id = $1")
+                .bind(id)
+                .fetch_one(app.db().reader())
+                .await
+                .unwrap();
+        if let Some(c) = routed {
+            return c;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{id} was never routed");
+}
+
 async fn classified(app: &TestApp, message_id: &str) -> (String, String) {
     use sqlx::Row;
     let row = sqlx::query("SELECT category, rule_id FROM events WHERE provider_id = $1")
@@ -351,7 +377,7 @@ admin_test! {
 
 admin_test! {
     async fn a_correction_becomes_an_example_through_the_check(app: TestApp, rules: TempRules) {
-        let id = app.conversation_for("16315550101", "wamid.c1", "zebra crossing").await;
+        let id = routed_conversation(&app, "16315550101", "wamid.c1", "zebra crossing").await;
         let agent = app.sign_in_as("svc@example.com", "agent").await;
         assert_eq!(agent.hx_post(&format!("/conversations/{id}/reclassify"), &[("category", "interest"), ("note", "wants to buy")]).await.status(), 200);
         let correction: String = sqlx::query_scalar("SELECT id FROM corrections").fetch_one(app.db().reader()).await.unwrap();
@@ -390,7 +416,7 @@ fn hidden_textarea(html: &str) -> String {
 
 on_both_databases! {
     async fn every_kind_of_change_leaves_an_audit_row(app: TestApp) {
-        let conversation = app.conversation_for("16315550201", "wamid.a1", "How much does it cost?").await;
+        let conversation = routed_conversation(&app, "16315550201", "wamid.a1", "How much does it cost?").await;
         let lead = app.sign_in_as("lead@example.com", "lead").await;
         assert_eq!(lead.hx_post(&format!("/conversations/{conversation}/claim"), &[]).await.status(), 200);
         assert_eq!(lead.hx_post(&format!("/conversations/{conversation}/assign"), &[("agent", "agent@example.com"), ("team", "sales")]).await.status(), 200);
