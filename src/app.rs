@@ -162,6 +162,7 @@ impl Desk {
             policy_files,
             outbox,
             metrics: telemetry::metrics(),
+            admin: crate::admin::AdminState::default(),
         });
         Ok(Desk {
             state,

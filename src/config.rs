@@ -80,6 +80,9 @@ pub struct Config {
     pub smtp: Option<crate::notify::email::SmtpConfig>,
     #[serde(default)]
     pub workers: WorkersConfig,
+    /// Administration: how far back the rules dry run replays.
+    #[serde(default)]
+    pub admin: crate::admin::AdminConfig,
 }
 
 /// Which background workers this instance runs. All on by default; with
@@ -408,6 +411,7 @@ impl Config {
             ));
         }
         self.validate_routing()?;
+        self.admin.validate().map_err(|(key, m)| invalid(key, m))?;
         if let Some(smtp) = &self.smtp {
             smtp.validate()
                 .map_err(|e| invalid("smtp", e.to_string()))?;

@@ -3,6 +3,7 @@
 //! The binary in `main.rs` only parses the command line; everything lives here
 //! so that tests and benches use the same code.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod classify;

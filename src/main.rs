@@ -91,6 +91,17 @@ enum RulesAction {
     Check { dir: Option<PathBuf> },
     /// The same as `check`.
     Test { dir: Option<PathBuf> },
+    /// Replay recent stored replies through the rules in DIR beside the
+    /// active (configured) ones and show what would change. Writes nothing.
+    DryRun {
+        dir: PathBuf,
+        /// How far back, e.g. 7d or 36h (default: [admin] dry_run_days).
+        #[arg(long)]
+        since: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -179,6 +190,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Some(Command::Rules {
+            action: RulesAction::DryRun { dir, since, json },
+        }) => rules_dry_run(load_config(&cli)?, dir, since.as_deref(), *json),
         Some(Command::Classify { rules, json, text }) => {
             let dir = match rules {
                 Some(d) => d.clone(),
@@ -249,6 +263,43 @@ fn serve(config: Config) -> anyhow::Result<ExitCode> {
         let desk = Desk::build(config, Arc::new(SystemClock)).await?;
         desk.run(shutdown_signal()).await?;
         anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn rules_dry_run(
+    config: Config,
+    dir: &std::path::Path,
+    since: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let back_ms = match since {
+        Some(text) => replydesk::config::parse_duration_ms(text)
+            .map_err(|e| anyhow::anyhow!("--since: {e}"))?,
+        None => i64::from(config.admin.dry_run_days) * 86_400_000,
+    };
+    runtime()?.block_on(async {
+        let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
+        let mut out = std::io::stdout().lock();
+        let result = replydesk::admin::cli::rules_dry_run(
+            &db,
+            &config.rules_dir,
+            dir,
+            SystemClock.now_ms() - back_ms,
+            config.admin.dry_run_cap,
+            json,
+            std::io::stderr().is_terminal(),
+            &mut out,
+        )
+        .await;
+        db.close().await;
+        match result {
+            Ok(_) => anyhow::Ok(ExitCode::SUCCESS),
+            Err(e @ replydesk::admin::cli::DryRunError::Candidate { .. }) => {
+                eprintln!("{e}");
+                anyhow::Ok(ExitCode::FAILURE)
+            }
+            Err(e) => Err(e.into()),
+        }
     })
 }
 

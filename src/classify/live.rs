@@ -55,6 +55,12 @@ impl LiveRules {
         self.current.load_full()
     }
 
+    /// Whether a file name in the rules directory is a rules file (the
+    /// administrators' editor lists and writes only these).
+    pub fn is_rules_file(name: &str) -> bool {
+        is_rules_file_name(name)
+    }
+
     /// The directory the rules are read from.
     pub fn dir(&self) -> &Path {
         &self.dir

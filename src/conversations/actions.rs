@@ -187,6 +187,18 @@ pub async fn apply(
         }
         Action::Reopen => reopen(&mut tx, config, calendars, &c, now).await?,
     };
+    if matches!(kind, "claimed" | "assigned") {
+        crate::admin::audit::record(
+            &mut *tx,
+            &user.email,
+            &format!("conversation.{kind}"),
+            &c.id,
+            Some(&json!({ "team": c.team, "assignee": c.assignee })),
+            Some(&detail),
+            now,
+        )
+        .await?;
+    }
     sqlx::query("INSERT INTO conversation_log (id, conversation_id, at, actor, kind, detail) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(&c.id)

@@ -227,6 +227,20 @@ pub async fn set_do_not_contact(
         .collect();
     let mut tx = db.writer().begin().await?;
     ledger::insert(&mut tx, &rows, now).await?;
+    crate::admin::audit::record(
+        &mut *tx,
+        actor,
+        if set {
+            "preference.dnc_set"
+        } else {
+            "preference.dnc_lift"
+        },
+        contact_id,
+        None,
+        Some(&serde_json::json!({ "do_not_contact": set, "reason": reason })),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -47,6 +47,7 @@ pub struct Inner {
     pub policy_files: Arc<crate::preferences::PolicyFiles>,
     pub outbox: Arc<Outbox>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub admin: crate::admin::AdminState,
 }
 
 impl AppState {

@@ -3,6 +3,8 @@
 //! template instead of the whole page.
 
 mod account;
+mod admin;
+mod admin_ops;
 mod breaches;
 mod contacts;
 mod conversation;
@@ -43,9 +45,30 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/reviews/{id}", post(contacts::decide))
         .route("/exclusions/{id}/lift", post(contacts::lift))
         .route("/breaches/{id}/ack", post(breaches::acknowledge))
+        .merge(admin_routes())
         .layer(middleware::from_fn(html_errors))
         .layer(middleware::from_fn_with_state(state, csrf_guard))
         .layer(middleware::from_fn(security_headers))
+}
+
+/// Administration: every handler takes the `Admin` extractor.
+fn admin_routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(admin::index))
+        .route("/admin/rules", get(admin::rules_page))
+        .route("/admin/rules/{file}", get(admin::editor))
+        .route("/admin/rules/{file}/check", post(admin::check))
+        .route("/admin/rules/{file}/dry-run", post(admin::dry_run))
+        .route("/admin/rules/{file}/activate", post(admin::activate))
+        .route("/admin/rules/{file}/history", get(admin::history))
+        .route("/admin/rules/versions/{id}/restore", post(admin::restore))
+        .route("/admin/dry-runs/{id}", get(admin::dry_run_status))
+        .route("/admin/corrections", get(admin::corrections_page))
+        .route(
+            "/admin/corrections/{id}/example",
+            post(admin::correction_to_example),
+        )
+        .merge(admin_ops::routes())
 }
 
 /// What every page's frame needs.
