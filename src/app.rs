@@ -82,7 +82,9 @@ impl Desk {
             team_names.clone(),
         ));
         let calendars = Arc::new(crate::sla::clock::Calendars::from_config(&config));
-        let router = Router::new(db.clone(), clock.clone(), config.clone(), calendars.clone());
+        let pending = crate::ingest::Pending::default();
+        let router = Router::new(db.clone(), clock.clone(), config.clone(), calendars.clone())
+            .yielding_to(pending.clone());
         let wake_router = router.waker();
         let writer_stop = CancellationToken::new();
         let (ingest, writer) = Ingest::start(
@@ -93,6 +95,7 @@ impl Desk {
             signals.clone(),
             move || wake_router.notify_one(),
             writer_stop.clone(),
+            pending,
         );
         let email = crate::notify::email::email_deliverer(config.smtp.as_ref(), &config.data_dir)
             .map_err(|e| StartError::Email(e.to_string()))?;

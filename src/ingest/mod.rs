@@ -21,8 +21,8 @@ use crate::model::Provider;
 use crate::preferences::SignalContext;
 use crate::store::{Db, StoreError};
 use event::Normalized;
-pub use writer::WriteOutcome;
 use writer::{PayloadRow, Writer};
+pub use writer::{Pending, WriteOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -58,8 +58,9 @@ impl Ingest {
         signals: Arc<SignalContext>,
         on_stored: impl Fn() + Send + 'static,
         stop: tokio_util::sync::CancellationToken,
+        pending: writer::Pending,
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
-        let (writer, handle) = Writer::start(db, max_batch, signals, on_stored, stop);
+        let (writer, handle) = Writer::start(db, max_batch, signals, on_stored, stop, pending);
         (
             Ingest {
                 writer,

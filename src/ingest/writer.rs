@@ -9,6 +9,7 @@
 
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -49,7 +50,12 @@ struct Job {
 #[derive(Clone, Debug)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    pending: Arc<AtomicUsize>,
 }
+
+/// Webhooks handed to the writer and not yet answered. The router reads it
+/// to leave SQLite's single writer to ingest first.
+pub type Pending = Arc<AtomicUsize>;
 
 impl Writer {
     /// Starts the writer task. After `stop` it takes no new work, writes
@@ -60,10 +66,11 @@ impl Writer {
         signals: Arc<SignalContext>,
         on_stored: impl Fn() + Send + 'static,
         stop: CancellationToken,
+        pending: Pending,
     ) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch * 4);
         let handle = tokio::spawn(run(db, rx, max_batch, signals, on_stored, stop));
-        (Writer { tx }, handle)
+        (Writer { tx, pending }, handle)
     }
 
     /// Stores a payload and its events; returns once they are committed.
@@ -73,6 +80,8 @@ impl Writer {
         events: Vec<NormalizedEvent>,
     ) -> Result<WriteOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let _done = PendingGuard(&self.pending);
         self.tx
             .send(Job {
                 payload,
@@ -84,6 +93,15 @@ impl Writer {
         answer
             .await
             .map_err(|_| StoreError::Query(sqlx::Error::PoolClosed))?
+    }
+}
+
+/// Counts a webhook as answered however `write` ends.
+struct PendingGuard<'a>(&'a AtomicUsize);
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

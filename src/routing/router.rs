@@ -75,6 +75,8 @@ pub struct Router {
     clock: SharedClock,
     config: Arc<Config>,
     calendars: Arc<Calendars>,
+    /// Webhooks waiting for the ingest writer; on SQLite the router lets them go first.
+    ingest_pending: Option<crate::ingest::Pending>,
     wake: Arc<Notify>,
     reopen_ms: Millis,
     attribution_ms: Millis,
@@ -98,9 +100,34 @@ impl Router {
             clock,
             config,
             calendars,
+            ingest_pending: None,
             wake: Arc::new(Notify::new()),
             reopen_ms,
             attribution_ms,
+        }
+    }
+
+    /// Lets waiting webhooks take SQLite's single writer before each batch.
+    pub fn yielding_to(mut self, pending: crate::ingest::Pending) -> Router {
+        self.ingest_pending = Some(pending);
+        self
+    }
+
+    /// Waits, at most 50 ms, while webhooks wait for the writer: a provider
+    /// is waiting for those answers, nobody waits for a routing decision.
+    async fn let_ingest_go_first(&self) {
+        let Some(pending) = self
+            .ingest_pending
+            .as_ref()
+            .filter(|_| self.db.backend() == Backend::Sqlite)
+        else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + Duration::from_millis(50);
+        while pending.load(std::sync::atomic::Ordering::Relaxed) > 0
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 
@@ -136,6 +163,7 @@ impl Router {
     }
 
     async fn route_batch(&self) -> StoreResult<usize> {
+        self.let_ingest_go_first().await;
         let now = self.clock.now_ms();
         let mut tx = self.db.writer().begin().await?;
         let replies = claim(&mut tx, self.db.backend()).await?;

@@ -103,7 +103,7 @@ impl Db {
         let pragmas = format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
              PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4000;"
         );
         let pool = |max: u32| {
             let pragmas = pragmas.clone();
