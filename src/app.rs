@@ -91,11 +91,13 @@ impl Desk {
             db.clone(),
             rules.clone(),
             clock.clone(),
-            config.ingest.max_batch,
             signals.clone(),
             move || wake_router.notify_one(),
-            writer_stop.clone(),
-            pending,
+            crate::ingest::WriterOptions {
+                max_batch: config.ingest.max_batch,
+                stop: writer_stop.clone(),
+                pending,
+            },
         );
         let email = crate::notify::email::email_deliverer(config.smtp.as_ref(), &config.data_dir)
             .map_err(|e| StartError::Email(e.to_string()))?;

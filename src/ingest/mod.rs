@@ -30,6 +30,15 @@ pub enum IngestError {
     Store(#[from] StoreError),
 }
 
+/// How the writer runs: its batch size, when it stops taking work, and the
+/// count of webhooks waiting for it.
+#[derive(Debug, Clone, Default)]
+pub struct WriterOptions {
+    pub max_batch: usize,
+    pub stop: tokio_util::sync::CancellationToken,
+    pub pending: Pending,
+}
+
 /// What happened to an accepted webhook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Accepted {
@@ -54,13 +63,18 @@ impl Ingest {
         db: Db,
         rules: Arc<LiveRules>,
         clock: SharedClock,
-        max_batch: usize,
         signals: Arc<SignalContext>,
         on_stored: impl Fn() + Send + 'static,
-        stop: tokio_util::sync::CancellationToken,
-        pending: writer::Pending,
+        options: WriterOptions,
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
-        let (writer, handle) = Writer::start(db, max_batch, signals, on_stored, stop, pending);
+        let (writer, handle) = Writer::start(
+            db,
+            options.max_batch,
+            signals,
+            on_stored,
+            options.stop,
+            options.pending,
+        );
         (
             Ingest {
                 writer,
