@@ -74,6 +74,9 @@ pub struct Config {
     pub fallback: FallbackConfig,
     #[serde(default, rename = "sla")]
     pub slas: Vec<SlaConfig>,
+    /// Conversions, report owners and alert rules.
+    #[serde(default)]
+    pub reports: crate::reports::ReportsConfig,
 }
 
 /// An SLA policy for a team, optionally for one category of its replies.
@@ -370,6 +373,7 @@ impl Config {
             ));
         }
         self.validate_routing()?;
+        self.reports.validate(self)?;
         let mut names = HashSet::new();
         for (i, channel) in self.channels.iter().enumerate() {
             channel.validate(i)?;

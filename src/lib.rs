@@ -16,6 +16,7 @@ pub mod notify;
 pub mod outbound;
 pub mod outbox;
 pub mod preferences;
+pub mod reports;
 pub mod routing;
 pub mod simulate;
 pub mod sla;
