@@ -70,6 +70,8 @@ pub struct Tick {
     pub x: String,
     pub y: String,
     pub label: String,
+    /// `start`, `middle` or `end`: ends of the axis keep their labels inside.
+    pub anchor: &'static str,
 }
 
 /// A line chart of sends and outcomes per day.
@@ -132,6 +134,11 @@ pub fn daily(report: &Report) -> LineChart {
             x: px(x.at(i as f64)),
             y: px(LINE_HEIGHT - 8.0),
             label: day_label(d),
+            anchor: match i {
+                0 => "start",
+                i if i == last => "end",
+                _ => "middle",
+            },
         })
         .collect();
     #[allow(clippy::cast_precision_loss)]
@@ -141,6 +148,7 @@ pub fn daily(report: &Report) -> LineChart {
             x: px(LEFT - 6.0),
             y: px(y.at(v as f64) + 4.0),
             label: v.to_string(),
+            anchor: "end",
         })
         .collect();
     LineChart {

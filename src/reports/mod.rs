@@ -12,6 +12,7 @@ pub mod config;
 pub mod conversions;
 pub mod counts;
 pub mod facts;
+pub mod numbers;
 pub mod period;
 pub mod query;
 pub mod tables;

@@ -5,6 +5,7 @@
 mod account;
 mod conversation;
 mod queue;
+mod reports;
 mod team;
 
 use askama::Template;
@@ -35,6 +36,13 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/conversations/{id}", get(conversation::page))
         .route("/conversations/{id}/{action}", post(conversation::act))
         .route("/team", get(team::page))
+        .route("/reports", get(reports::page))
+        .route("/reports.csv", get(reports::csv))
+        .route("/reports/attention", get(reports::attention))
+        .route(
+            "/reports/alerts/{id}/acknowledge",
+            post(reports::acknowledge),
+        )
         .layer(middleware::from_fn(html_errors))
         .layer(middleware::from_fn_with_state(state, csrf_guard))
         .layer(middleware::from_fn(security_headers))
