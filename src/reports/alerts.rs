@@ -1,5 +1,5 @@
 //! Owned failure alerts. Rules from `[reports.alerts]` watch a sliding
-//! window ending now, per channel and (where a journey makes sense) per
+//! window `(now - window, now]`, per channel and (where a journey makes sense) per
 //! journey. A rule that fires is recorded once per window slot (`now`
 //! rounded down to the window), emailed to the leads of the team that owns
 //! the channel or journey through the email outbox, and shown on the
@@ -74,11 +74,11 @@ async fn observe(
     let queries: Vec<(&'static str, String)> = match rule {
         Rule::OptOutRate => vec![
             ("channel", "SELECT channel, CAST(SUM(CASE WHEN category = 'opt_out' THEN 1 ELSE 0 END) AS BIGINT), COUNT(*) \
-              FROM events WHERE kind = 'message' AND direction = 'in' AND routed_at >= $1 AND routed_at < $2 \
+              FROM events WHERE kind = 'message' AND direction = 'in' AND routed_at > $1 AND routed_at <= $2 \
               GROUP BY channel".into()),
             ("journey", "SELECT o.journey, CAST(SUM(CASE WHEN e.category = 'opt_out' THEN 1 ELSE 0 END) AS BIGINT), COUNT(*) \
               FROM events e JOIN outbound_messages o ON o.message_id = e.outbound_id \
-              WHERE e.kind = 'message' AND e.direction = 'in' AND e.routed_at >= $1 AND e.routed_at < $2 \
+              WHERE e.kind = 'message' AND e.direction = 'in' AND e.routed_at > $1 AND e.routed_at <= $2 \
                 AND e.outbound_id IS NOT NULL AND o.journey IS NOT NULL \
               GROUP BY o.journey".into()),
         ],
@@ -86,33 +86,33 @@ async fn observe(
             .into_iter()
             .map(|k| {
                 (k, format!(
-                    "SELECT {k}, CAST(SUM(CASE WHEN failed_at >= $1 AND failed_at < $2 THEN 1 ELSE 0 END) AS BIGINT), \
-                            CAST(SUM(CASE WHEN failed_at >= $1 AND failed_at < $2 THEN 1 \
-                                          WHEN delivered_at >= $1 AND delivered_at < $2 THEN 1 ELSE 0 END) AS BIGINT) \
+                    "SELECT {k}, CAST(SUM(CASE WHEN failed_at > $1 AND failed_at <= $2 THEN 1 ELSE 0 END) AS BIGINT), \
+                            CAST(SUM(CASE WHEN failed_at > $1 AND failed_at <= $2 THEN 1 \
+                                          WHEN delivered_at > $1 AND delivered_at <= $2 THEN 1 ELSE 0 END) AS BIGINT) \
                      FROM report_sends WHERE {k} IS NOT NULL AND {k} <> '' \
-                       AND ((failed_at >= $1 AND failed_at < $2) OR (delivered_at >= $1 AND delivered_at < $2)) \
+                       AND ((failed_at > $1 AND failed_at <= $2) OR (delivered_at > $1 AND delivered_at <= $2)) \
                      GROUP BY {k}"
                 ))
             })
             .collect(),
         Rule::DeliveredDrop => vec![(
             "channel",
-            "SELECT channel, CAST(SUM(CASE WHEN delivered_at >= $1 THEN 1 ELSE 0 END) AS BIGINT), \
-                    CAST(SUM(CASE WHEN delivered_at < $1 THEN 1 ELSE 0 END) AS BIGINT) \
-             FROM report_sends WHERE delivered_at >= $3 AND delivered_at < $2 AND channel IS NOT NULL \
+            "SELECT channel, CAST(SUM(CASE WHEN delivered_at > $1 THEN 1 ELSE 0 END) AS BIGINT), \
+                    CAST(SUM(CASE WHEN delivered_at <= $1 THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM report_sends WHERE delivered_at > $3 AND delivered_at <= $2 AND channel IS NOT NULL \
              GROUP BY channel"
                 .into(),
         )],
         Rule::DeadLetters => vec![(
             "channel",
             "SELECT channel, COUNT(*), COUNT(*) FROM webhook_payloads \
-             WHERE problem IS NOT NULL AND received_at >= $1 AND received_at < $2 GROUP BY channel"
+             WHERE problem IS NOT NULL AND received_at > $1 AND received_at <= $2 GROUP BY channel"
                 .into(),
         )],
         Rule::Unrouted => vec![(
             "channel",
             "SELECT c.channel, COUNT(*), COUNT(*) FROM conversation_log l JOIN conversations c ON c.id = l.conversation_id \
-             WHERE l.kind = 'routed' AND l.at >= $1 AND l.at < $2 AND l.detail LIKE '%\"team\":null%' \
+             WHERE l.kind = 'routed' AND l.at > $1 AND l.at <= $2 AND l.detail LIKE '%\"team\":null%' \
              GROUP BY c.channel"
                 .into(),
         )],

@@ -12,6 +12,7 @@ mod crash;
 mod email;
 mod ingest;
 mod preferences;
+mod reports;
 mod routing;
 mod smtp;
 mod web;
