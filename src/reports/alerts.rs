@@ -54,10 +54,10 @@ pub async fn evaluate_alerts(db: &Db, config: &Config, now: Millis) -> Result<us
         }
         let from = now - settings.window_ms;
         for seen in observe(db, rule, from, now, settings.window_ms).await? {
-            if let Some(fired) = judge(config, settings, &seen) {
-                if record(db, config, &fired, from, now).await? {
-                    recorded += 1;
-                }
+            if let Some(fired) = judge(config, settings, &seen)
+                && record(db, config, &fired, from, now).await?
+            {
+                recorded += 1;
             }
         }
     }

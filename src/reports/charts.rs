@@ -3,7 +3,10 @@
 //! framework; every chart has its numbers in a table beside it.
 
 use super::period::day_label;
-use super::query::{GroupBy, Report};
+use super::query::{GroupBy, Line, Report};
+
+/// A drawn measure: its label, its CSS class, and how to read it off a line.
+type Measure = (&'static str, &'static str, fn(&Line) -> i64);
 use super::tables::group_name;
 
 const WIDTH: f64 = 720.0;
@@ -92,7 +95,7 @@ pub struct LineChart {
 /// Sent, delivered, replied and converted per day.
 pub fn daily(report: &Report) -> LineChart {
     let days = &report.days;
-    let pick: [(&str, &str, fn(&super::query::Line) -> i64); 4] = [
+    let pick: [Measure; 4] = [
         ("Sent", "s-sent", |l| l.counts.sent),
         ("Delivered", "s-delivered", |l| l.counts.delivered),
         ("Replied", "s-replied", |l| l.counts.replied),
@@ -208,14 +211,14 @@ const LABEL_WIDTH: f64 = 96.0;
 /// For each journey (most sends first), bars for sent, delivered, read,
 /// replied and converted, as a share of the journey's sends.
 pub fn funnel(report: &Report) -> Funnel {
-    let steps: [(&str, &str, fn(&super::query::Line) -> i64); 5] = [
+    let steps: [Measure; 5] = [
         ("Sent", "s-sent", |l| l.counts.sent),
         ("Delivered", "s-delivered", |l| l.counts.delivered),
         ("Read", "s-read", |l| l.counts.read),
         ("Replied", "s-replied", |l| l.counts.replied),
         ("Converted", "s-converted", |l| l.counts.converted),
     ];
-    let journeys: Vec<&super::query::Line> = report
+    let journeys: Vec<&Line> = report
         .journeys
         .iter()
         .filter(|l| l.counts.sent > 0)
