@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod preferences;
 pub mod reports;
 pub mod routing;
+pub mod seed;
 pub mod simulate;
 pub mod sla;
 pub mod store;
