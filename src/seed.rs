@@ -795,7 +795,10 @@ async fn sends(db: &Db, plan: &Plan<'_>) -> Result<u64, StoreError> {
                         let sent = r.chance(85);
                         b.push("outbox", OUTBOX_COLS, vec![
                             text(format!("seed-{}-f{n}", plan.run)), text("fallback"),
-                            text(format!("fallback:{}", s.id)), text("https://platform.example.com/fallback"),
+                            // Pending notices have no target, so a desk started on the
+                            // seeded database does not try to post them.
+                            text(format!("fallback:{}", s.id)),
+                            text(if sent { "https://platform.example.com/fallback" } else { "" }),
                             text(format!("{{\"type\":\"fallback\",\"message_id\":\"{}\",\"fallback_channel\":\"email\"}}", s.id)),
                             text(if sent { "sent" } else { "pending" }), int(i64::from(sent)),
                             int(s.sent_at + 6000), int(s.sent_at + 5000),

@@ -26,7 +26,8 @@ CREATE TABLE conversions (
 );
 CREATE INDEX conversions_message ON conversions (message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX conversions_recorded ON conversions (recorded_at);
-CREATE INDEX conversions_unattributed ON conversions (occurred_at) WHERE message_id IS NULL;
+-- Covers the report's read of unattributed conversions: no table lookups.
+CREATE INDEX conversions_unattributed ON conversions (occurred_at, journey, currency, value) WHERE message_id IS NULL;
 CREATE INDEX conversions_contact ON conversions (contact_id, occurred_at);
 
 -- One row per registered send: what became of it. Every counter is 0/1 or
@@ -136,7 +137,44 @@ CREATE TABLE report_conversations_daily (
     routed    BIGINT NOT NULL,
     responded BIGINT NOT NULL,
     breached  BIGINT NOT NULL,
-    histogram TEXT NOT NULL,                      -- "bucket:count,…" of first-response times
+    -- first-response times: conversations per histogram bucket (h36: longer than 30 days)
+    h00        BIGINT NOT NULL,
+    h01        BIGINT NOT NULL,
+    h02        BIGINT NOT NULL,
+    h03        BIGINT NOT NULL,
+    h04        BIGINT NOT NULL,
+    h05        BIGINT NOT NULL,
+    h06        BIGINT NOT NULL,
+    h07        BIGINT NOT NULL,
+    h08        BIGINT NOT NULL,
+    h09        BIGINT NOT NULL,
+    h10        BIGINT NOT NULL,
+    h11        BIGINT NOT NULL,
+    h12        BIGINT NOT NULL,
+    h13        BIGINT NOT NULL,
+    h14        BIGINT NOT NULL,
+    h15        BIGINT NOT NULL,
+    h16        BIGINT NOT NULL,
+    h17        BIGINT NOT NULL,
+    h18        BIGINT NOT NULL,
+    h19        BIGINT NOT NULL,
+    h20        BIGINT NOT NULL,
+    h21        BIGINT NOT NULL,
+    h22        BIGINT NOT NULL,
+    h23        BIGINT NOT NULL,
+    h24        BIGINT NOT NULL,
+    h25        BIGINT NOT NULL,
+    h26        BIGINT NOT NULL,
+    h27        BIGINT NOT NULL,
+    h28        BIGINT NOT NULL,
+    h29        BIGINT NOT NULL,
+    h30        BIGINT NOT NULL,
+    h31        BIGINT NOT NULL,
+    h32        BIGINT NOT NULL,
+    h33        BIGINT NOT NULL,
+    h34        BIGINT NOT NULL,
+    h35        BIGINT NOT NULL,
+    h36        BIGINT NOT NULL,
     PRIMARY KEY (day, journey, campaign, template, team)
 );
 

@@ -26,7 +26,8 @@ CREATE TABLE conversions (
 );
 CREATE INDEX conversions_message ON conversions (message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX conversions_recorded ON conversions (recorded_at);
-CREATE INDEX conversions_unattributed ON conversions (occurred_at) WHERE message_id IS NULL;
+-- Covers the report's read of unattributed conversions: no table lookups.
+CREATE INDEX conversions_unattributed ON conversions (occurred_at, journey, currency, value) WHERE message_id IS NULL;
 CREATE INDEX conversions_contact ON conversions (contact_id, occurred_at);
 
 -- One row per registered send: what became of it. Every counter is 0/1 or
@@ -136,7 +137,44 @@ CREATE TABLE report_conversations_daily (
     routed    INTEGER NOT NULL,
     responded INTEGER NOT NULL,
     breached  INTEGER NOT NULL,
-    histogram TEXT NOT NULL,                      -- "bucket:count,…" of first-response times
+    -- first-response times: conversations per histogram bucket (h36: longer than 30 days)
+    h00        INTEGER NOT NULL,
+    h01        INTEGER NOT NULL,
+    h02        INTEGER NOT NULL,
+    h03        INTEGER NOT NULL,
+    h04        INTEGER NOT NULL,
+    h05        INTEGER NOT NULL,
+    h06        INTEGER NOT NULL,
+    h07        INTEGER NOT NULL,
+    h08        INTEGER NOT NULL,
+    h09        INTEGER NOT NULL,
+    h10        INTEGER NOT NULL,
+    h11        INTEGER NOT NULL,
+    h12        INTEGER NOT NULL,
+    h13        INTEGER NOT NULL,
+    h14        INTEGER NOT NULL,
+    h15        INTEGER NOT NULL,
+    h16        INTEGER NOT NULL,
+    h17        INTEGER NOT NULL,
+    h18        INTEGER NOT NULL,
+    h19        INTEGER NOT NULL,
+    h20        INTEGER NOT NULL,
+    h21        INTEGER NOT NULL,
+    h22        INTEGER NOT NULL,
+    h23        INTEGER NOT NULL,
+    h24        INTEGER NOT NULL,
+    h25        INTEGER NOT NULL,
+    h26        INTEGER NOT NULL,
+    h27        INTEGER NOT NULL,
+    h28        INTEGER NOT NULL,
+    h29        INTEGER NOT NULL,
+    h30        INTEGER NOT NULL,
+    h31        INTEGER NOT NULL,
+    h32        INTEGER NOT NULL,
+    h33        INTEGER NOT NULL,
+    h34        INTEGER NOT NULL,
+    h35        INTEGER NOT NULL,
+    h36        INTEGER NOT NULL,
     PRIMARY KEY (day, journey, campaign, template, team)
 );
 

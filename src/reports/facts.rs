@@ -6,10 +6,16 @@
 //! per source (new sends, statuses, attributed replies, conversions,
 //! fallback notices, conversations, SLA events), recomputes the facts of the
 //! sends and conversations concerned from the source tables, and recomputes
-//! the rollups of the days they fall on, all in one transaction. It rereads
-//! a margin before each mark, because on PostgreSQL another instance may
-//! commit a row with an earlier time (or id) after a later one; redoing a
-//! fact is harmless. When nothing has been built yet it runs [`rebuild`].
+//! the rollups of the days they fall on, all in one transaction.
+//!
+//! A writer takes its timestamp before it commits, so a row can become
+//! visible after a later one. A time mark therefore only moves up to a
+//! margin before now: rows of the last minute are looked at again by the
+//! next refreshes (redoing a fact is harmless), and none is missed unless
+//! its commit took longer than the margin. Event ids are handed out in
+//! commit order on SQLite (one writer); on PostgreSQL the status mark lags
+//! one refresh behind for the same reason. When nothing has been built yet,
+//! [`refresh`] runs [`rebuild`].
 
 use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -23,11 +29,11 @@ use crate::model::{Category, Provider};
 use crate::preferences::status_codes::{StatusCodes, StatusEffect};
 use crate::store::{Backend, Db, StoreError, fixed_chunks, placeholders, values_rows};
 
-/// How far before a time mark a refresh looks again.
-const TIME_MARGIN: Millis = 120_000;
-/// How many event ids before its mark a PostgreSQL refresh looks again
-/// (events committed out of id order by concurrent writers).
-const ID_MARGIN_POSTGRES: i64 = 5_000;
+/// How long a row may take from its timestamp to its commit.
+const TIME_MARGIN: Millis = 60_000;
+/// SLA events carry the instant of the transition, which the SLA worker may
+/// record late (after a restart): look back further for them.
+const SLA_MARGIN: Millis = 3_600_000;
 /// Ids per `IN (…)` query.
 const BATCH: usize = 500;
 /// Sends or conversations per rebuild transaction.
@@ -87,7 +93,7 @@ pub async fn refresh(
     let mut tx = db.writer().begin().await.map_err(StoreError::from)?;
     lock(&mut tx, now).await?;
     let marks = read_marks(&mut tx).await?;
-    let changed = changes(&mut tx, &marks, db.backend()).await?;
+    let changed = changes(&mut tx, &marks, db.backend(), now).await?;
     let mut days = BTreeSet::new();
     let sends: Vec<String> = changed.sends.into_iter().collect();
     for chunk in sends.chunks(BATCH) {
@@ -106,7 +112,7 @@ pub async fn refresh(
         rollup_sends(&mut tx, Some(*day)).await?;
     }
     for day in &conv_days {
-        rollup_conversations(&mut tx, *day).await?;
+        rollup_conversations(&mut tx, Some(*day)).await?;
     }
     write_marks(&mut tx, &changed.marks, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
@@ -133,7 +139,7 @@ pub async fn rebuild(
         codes,
         currency: &config.reports.currency,
     };
-    let marks = current_marks(db).await?;
+    let marks = current_marks(db, now).await?;
     let total: i64 = sqlx::query_scalar(
         "SELECT (SELECT COUNT(*) FROM outbound_messages) + (SELECT COUNT(*) FROM conversations)",
     )
@@ -177,19 +183,14 @@ pub async fn rebuild(
     let mut tx = db.writer().begin().await.map_err(StoreError::from)?;
     lock(&mut tx, now).await?;
     rollup_sends(&mut tx, None).await?;
-    let days: Vec<i64> =
-        sqlx::query_scalar("SELECT DISTINCT day FROM report_conversations ORDER BY day")
-            .fetch_all(&mut *tx)
+    rollup_conversations(&mut tx, None).await?;
+    result.days = usize::try_from(
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(DISTINCT day) FROM report_daily")
+            .fetch_one(&mut *tx)
             .await
-            .map_err(StoreError::from)?;
-    sqlx::query("DELETE FROM report_conversations_daily")
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-    for day in &days {
-        rollup_conversations(&mut tx, *day).await?;
-    }
-    result.days = days.len();
+            .map_err(StoreError::from)?,
+    )
+    .unwrap_or(0);
     let mut marks = marks;
     marks.insert("built".into(), now);
     write_marks(&mut tx, &marks, now).await?;
@@ -263,14 +264,21 @@ async fn write_marks(tx: &mut Tx, marks: &Marks, now: Millis) -> Result<(), Stor
     Ok(())
 }
 
-/// The sources' current high marks, taken before a rebuild.
-async fn current_marks(db: &Db) -> Result<Marks, StoreError> {
+/// The sources' current high marks, taken before a rebuild, held back by
+/// the margins like a refresh's.
+async fn current_marks(db: &Db, now: Millis) -> Result<Marks, StoreError> {
     let mut marks = Marks::new();
     for (source, sql) in SOURCES {
         let max: Option<i64> = sqlx::query_scalar(&format!("SELECT MAX({sql}"))
             .fetch_one(db.reader())
             .await?;
-        marks.insert((*source).to_string(), max.unwrap_or(0));
+        let max = max.unwrap_or(0);
+        let mark = match *source {
+            "statuses" => max,
+            "sla" => max.min(now - SLA_MARGIN),
+            _ => max.min(now - TIME_MARGIN),
+        };
+        marks.insert((*source).to_string(), mark);
     }
     Ok(marks)
 }
@@ -303,12 +311,12 @@ struct Changes {
     marks: Marks,
 }
 
-/// Each change query returns (target id, mark value).
+/// Each change query returns (target id, mark value) for rows after `$1`.
 const CHANGE_QUERIES: &[(&str, bool, &str)] = &[
     (
         "sends",
         true,
-        "SELECT message_id, registered_at FROM outbound_messages WHERE registered_at >= $1",
+        "SELECT message_id, registered_at FROM outbound_messages WHERE registered_at > $1",
     ),
     (
         "statuses",
@@ -319,36 +327,41 @@ const CHANGE_QUERIES: &[(&str, bool, &str)] = &[
         "replies",
         true,
         "SELECT outbound_id, routed_at FROM events WHERE kind = 'message' AND direction = 'in' \
-         AND routed_at >= $1 AND outbound_id IS NOT NULL",
+         AND routed_at > $1 AND outbound_id IS NOT NULL",
     ),
     (
         "conversions",
         true,
-        "SELECT message_id, recorded_at FROM conversions WHERE recorded_at >= $1 AND message_id IS NOT NULL",
+        "SELECT message_id, recorded_at FROM conversions WHERE recorded_at > $1 AND message_id IS NOT NULL",
     ),
     (
         "fallback_created",
         true,
-        "SELECT SUBSTR(idempotency_key, 10), created_at FROM outbox WHERE kind = 'fallback' AND created_at >= $1",
+        "SELECT SUBSTR(idempotency_key, 10), created_at FROM outbox WHERE kind = 'fallback' AND created_at > $1",
     ),
     (
         "fallback_sent",
         true,
-        "SELECT SUBSTR(idempotency_key, 10), sent_at FROM outbox WHERE kind = 'fallback' AND sent_at >= $1",
+        "SELECT SUBSTR(idempotency_key, 10), sent_at FROM outbox WHERE kind = 'fallback' AND sent_at > $1",
     ),
     (
         "conversations",
         false,
-        "SELECT id, updated_at FROM conversations WHERE updated_at >= $1",
+        "SELECT id, updated_at FROM conversations WHERE updated_at > $1",
     ),
     (
         "sla",
         false,
-        "SELECT conversation_id, at FROM sla_events WHERE at >= $1",
+        "SELECT conversation_id, at FROM sla_events WHERE at > $1",
     ),
 ];
 
-async fn changes(tx: &mut Tx, marks: &Marks, backend: Backend) -> Result<Changes, StoreError> {
+async fn changes(
+    tx: &mut Tx,
+    marks: &Marks,
+    backend: Backend,
+    now: Millis,
+) -> Result<Changes, StoreError> {
     let mut out = Changes {
         sends: BTreeSet::new(),
         conversations: BTreeSet::new(),
@@ -356,12 +369,7 @@ async fn changes(tx: &mut Tx, marks: &Marks, backend: Backend) -> Result<Changes
     };
     for (source, is_send, sql) in CHANGE_QUERIES {
         let mark = marks.get(*source).copied().unwrap_or(0);
-        let since = match (*source, backend) {
-            ("statuses", Backend::Sqlite) => mark,
-            ("statuses", Backend::Postgres) => mark - ID_MARGIN_POSTGRES,
-            _ => mark - TIME_MARGIN,
-        };
-        let rows = sqlx::query(sql).bind(since).fetch_all(&mut **tx).await?;
+        let rows = sqlx::query(sql).bind(mark).fetch_all(&mut **tx).await?;
         let mut high = mark;
         for r in rows {
             let id: String = r.try_get(0)?;
@@ -372,7 +380,18 @@ async fn changes(tx: &mut Tx, marks: &Marks, backend: Backend) -> Result<Changes
                 out.conversations.insert(id);
             }
         }
-        out.marks.insert((*source).to_string(), high);
+        let next = match (*source, backend) {
+            ("statuses", Backend::Sqlite) => high,
+            ("statuses", Backend::Postgres) => {
+                // Next time, start from what this refresh had already seen last time.
+                let seen_before = marks.get("statuses_seen").copied().unwrap_or(mark);
+                out.marks.insert("statuses_seen".into(), high);
+                seen_before.clamp(mark, high)
+            }
+            ("sla", _) => mark.max(high.min(now - SLA_MARGIN)),
+            _ => mark.max(high.min(now - TIME_MARGIN)),
+        };
+        out.marks.insert((*source).to_string(), next);
     }
     Ok(out)
 }
@@ -827,58 +846,37 @@ async fn write_conversation_facts(
     Ok(())
 }
 
-/// Per (journey, campaign, template, team): opened, routed, responded,
-/// breached, and the response-time histogram.
-type ConversationRollup = BTreeMap<[String; 4], ([i64; 4], BTreeMap<i64, i64>)>;
+/// The histogram columns of the conversation rollup: `h00`…`h36`, one per
+/// bucket of [`BUCKET_MINUTES`] and one for longer.
+pub fn histogram_columns() -> Vec<String> {
+    (0..=BUCKET_MINUTES.len())
+        .map(|k| format!("h{k:02}"))
+        .collect()
+}
 
-/// Recomputes the conversation rollup of one day.
-async fn rollup_conversations(tx: &mut Tx, day: Millis) -> Result<(), StoreError> {
-    let rows = sqlx::query(
-        "SELECT journey, campaign, template, team, bucket, COUNT(*), CAST(SUM(routed) AS BIGINT), \
-                CAST(SUM(responded) AS BIGINT), CAST(SUM(breached) AS BIGINT) \
-         FROM report_conversations WHERE day = $1 GROUP BY journey, campaign, template, team, bucket",
-    )
-    .bind(day)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut groups: ConversationRollup = BTreeMap::new();
-    for r in rows {
-        let key = [r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?];
-        let bucket: Option<i64> = r.try_get(4)?;
-        let n: i64 = r.try_get(5)?;
-        let (sums, hist) = groups.entry(key).or_default();
-        for (i, v) in [n, r.try_get(6)?, r.try_get(7)?, r.try_get(8)?]
-            .into_iter()
-            .enumerate()
-        {
-            sums[i] += v;
+/// Recomputes the conversation rollup of one day, or of every day.
+async fn rollup_conversations(tx: &mut Tx, day: Option<Millis>) -> Result<(), StoreError> {
+    let columns = histogram_columns();
+    let buckets: Vec<String> = (0..columns.len())
+        .map(|k| format!("CAST(SUM(CASE WHEN bucket = {k} THEN 1 ELSE 0 END) AS BIGINT)"))
+        .collect();
+    let filter = if day.is_some() { "WHERE day = $1" } else { "" };
+    let delete = format!("DELETE FROM report_conversations_daily {filter}");
+    let insert = format!(
+        "INSERT INTO report_conversations_daily (day, journey, campaign, template, team, opened, routed, responded, \
+           breached, {}) \
+         SELECT day, journey, campaign, template, team, COUNT(*), CAST(SUM(routed) AS BIGINT), \
+                CAST(SUM(responded) AS BIGINT), CAST(SUM(breached) AS BIGINT), {} \
+         FROM report_conversations {filter} GROUP BY day, journey, campaign, template, team",
+        columns.join(", "),
+        buckets.join(", ")
+    );
+    for sql in [delete, insert] {
+        let mut q = sqlx::query(&sql);
+        if let Some(d) = day {
+            q = q.bind(d);
         }
-        if let Some(b) = bucket {
-            *hist.entry(b).or_default() += n;
-        }
-    }
-    sqlx::query("DELETE FROM report_conversations_daily WHERE day = $1")
-        .bind(day)
-        .execute(&mut **tx)
-        .await?;
-    for (key, (sums, hist)) in groups {
-        let histogram: Vec<String> = hist.iter().map(|(b, n)| format!("{b}:{n}")).collect();
-        sqlx::query(
-            "INSERT INTO report_conversations_daily (day, journey, campaign, template, team, opened, routed, responded, \
-               breached, histogram) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(day)
-        .bind(&key[0])
-        .bind(&key[1])
-        .bind(&key[2])
-        .bind(&key[3])
-        .bind(sums[0])
-        .bind(sums[1])
-        .bind(sums[2])
-        .bind(sums[3])
-        .bind(histogram.join(","))
-        .execute(&mut **tx)
-        .await?;
+        q.execute(&mut **tx).await?;
     }
     Ok(())
 }

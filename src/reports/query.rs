@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use super::ReportsError;
 use super::counts::Counts;
-use super::facts::BUCKET_MINUTES;
+use super::facts::{BUCKET_MINUTES, histogram_columns};
 use super::period::{DAY_MS, Period};
 use crate::clock::Millis;
 use crate::config::Config;
@@ -183,14 +183,34 @@ pub struct Report {
     pub refreshed_at: Option<Millis>,
 }
 
-/// Rollup rows of the period, with the keys each grouping needs.
+/// Rollup rows of the period, summed in SQL down to what the grouping needs.
 struct Row4 {
-    day: Millis,
+    /// `None` for rows summed over the whole period (conversations).
+    day: Option<Millis>,
     journey: String,
-    campaign: String,
-    template: String,
+    /// The campaign or template for those groupings, else empty.
+    dim: String,
+    /// The team that handled the conversations, for the team grouping.
     team: Option<String>,
     line: Line,
+}
+
+/// The rollup column a grouping adds to the journey, if any.
+fn dim_column(by: GroupBy) -> Option<&'static str> {
+    match by {
+        GroupBy::Campaign => Some("campaign"),
+        GroupBy::Template => Some("template"),
+        GroupBy::Journey | GroupBy::Team => None,
+    }
+}
+
+/// (select expression, group-by suffix) for a grouping column. PostgreSQL
+/// refuses a constant in GROUP BY, so "no column" selects '' and adds nothing.
+fn dim_sql(dim: Option<&str>) -> (String, String) {
+    match dim {
+        Some(c) => (c.to_string(), format!(", {c}")),
+        None => ("''".to_string(), String::new()),
+    }
 }
 
 /// Loads the report for `period`, grouped by `by`.
@@ -200,29 +220,25 @@ pub async fn load(
     period: Period,
     by: GroupBy,
 ) -> Result<Report, ReportsError> {
-    let mut rows = send_rows(db, period).await?;
-    rows.extend(conversation_rows(db, period).await?);
+    let mut rows = send_rows(db, period, by).await?;
+    rows.extend(conversation_rows(db, period, by).await?);
     rows.extend(unattributed_rows(db, config, period).await?);
     let refreshed_at: Option<Millis> =
         sqlx::query_scalar("SELECT mark FROM report_marks WHERE source = 'refreshed_at'")
             .fetch_optional(db.reader())
             .await
             .map_err(StoreError::from)?;
-    let owner = |journey: &str| {
-        config
-            .reports
-            .journey_owner(config, journey)
-            .map(str::to_string)
-    };
+    let named = |s: &str| (!s.is_empty()).then(|| s.to_string());
     let key_of = |r: &Row4, by: GroupBy| -> Option<String> {
-        let named = |s: &str| (!s.is_empty()).then(|| s.to_string());
         match by {
             GroupBy::Journey => named(&r.journey),
-            GroupBy::Campaign => named(&r.campaign),
-            GroupBy::Template => named(&r.template),
+            GroupBy::Campaign | GroupBy::Template => named(&r.dim),
             GroupBy::Team => match &r.team {
                 Some(team) => named(team),
-                None => owner(&r.journey),
+                None => config
+                    .reports
+                    .journey_owner(config, &r.journey)
+                    .map(str::to_string),
             },
         }
     };
@@ -237,7 +253,7 @@ pub async fn load(
             .entry(key_of(r, GroupBy::Journey))
             .or_default()
             .add(&r.line);
-        if let Some(day) = days.get_mut(&r.day) {
+        if let Some(day) = r.day.and_then(|d| days.get_mut(&d)) {
             day.add(&r.line);
         }
     }
@@ -272,11 +288,16 @@ fn sorted(groups: BTreeMap<Option<String>, Line>) -> Vec<Line> {
     out
 }
 
-async fn send_rows(db: &Db, period: Period) -> Result<Vec<Row4>, StoreError> {
+async fn send_rows(db: &Db, period: Period, by: GroupBy) -> Result<Vec<Row4>, StoreError> {
+    let (dim, group) = dim_sql(dim_column(by));
+    let sums: Vec<String> = Counts::NAMES
+        .iter()
+        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+        .collect();
     let sql = format!(
-        "SELECT day, journey, campaign, template, {}, conversion_value FROM report_daily \
-         WHERE day >= $1 AND day <= $2",
-        Counts::NAMES.join(", ")
+        "SELECT day, journey, {dim}, {}, CAST(SUM(conversion_value) AS DOUBLE PRECISION) FROM report_daily \
+         WHERE day >= $1 AND day <= $2 GROUP BY day, journey{group}",
+        sums.join(", ")
     );
     let rows = sqlx::query(&sql)
         .bind(period.from)
@@ -288,17 +309,16 @@ async fn send_rows(db: &Db, period: Period) -> Result<Vec<Row4>, StoreError> {
     for r in rows {
         values.clear();
         for i in 0..Counts::NAMES.len() {
-            values.push(r.try_get::<i64, _>(4 + i)?);
+            values.push(r.try_get::<i64, _>(3 + i)?);
         }
         out.push(Row4 {
-            day: r.try_get(0)?,
+            day: Some(r.try_get(0)?),
             journey: r.try_get(1)?,
-            campaign: r.try_get(2)?,
-            template: r.try_get(3)?,
+            dim: r.try_get(2)?,
             team: None,
             line: Line {
                 counts: Counts::from_values(&values),
-                value: r.try_get(4 + Counts::NAMES.len())?,
+                value: r.try_get(3 + Counts::NAMES.len())?,
                 ..Line::default()
             },
         });
@@ -306,47 +326,57 @@ async fn send_rows(db: &Db, period: Period) -> Result<Vec<Row4>, StoreError> {
     Ok(out)
 }
 
-async fn conversation_rows(db: &Db, period: Period) -> Result<Vec<Row4>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT day, journey, campaign, template, team, opened, routed, responded, breached, histogram \
-         FROM report_conversations_daily WHERE day >= $1 AND day <= $2",
-    )
-    .bind(period.from)
-    .bind(period.to)
-    .fetch_all(db.reader())
-    .await?;
+async fn conversation_rows(db: &Db, period: Period, by: GroupBy) -> Result<Vec<Row4>, StoreError> {
+    // Handling is grouped by the team that handled it; with no team it falls
+    // under "no team", not under the journey's owner.
+    let (dim, group) = dim_sql(match by {
+        GroupBy::Team => Some("team"),
+        other => dim_column(other),
+    });
+    let histogram = histogram_columns();
+    let sums: Vec<String> = histogram
+        .iter()
+        .map(|h| format!("CAST(SUM({h}) AS BIGINT)"))
+        .collect();
+    let sql = format!(
+        "SELECT journey, {dim}, CAST(SUM(opened) AS BIGINT), CAST(SUM(routed) AS BIGINT), \
+                CAST(SUM(responded) AS BIGINT), CAST(SUM(breached) AS BIGINT), {} \
+         FROM report_conversations_daily WHERE day >= $1 AND day <= $2 GROUP BY journey{group}",
+        sums.join(", ")
+    );
+    let rows = sqlx::query(&sql)
+        .bind(period.from)
+        .bind(period.to)
+        .fetch_all(db.reader())
+        .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let team: String = r.try_get(4)?;
-        let histogram: String = r.try_get(9)?;
+        let dim: String = r.try_get(1)?;
+        let mut buckets = BTreeMap::new();
+        for k in 0..histogram.len() {
+            let n: i64 = r.try_get(6 + k)?;
+            if n > 0 {
+                buckets.insert(i64::try_from(k).unwrap_or(0), n);
+            }
+        }
         out.push(Row4 {
-            day: r.try_get(0)?,
-            journey: r.try_get(1)?,
-            campaign: r.try_get(2)?,
-            template: r.try_get(3)?,
-            // Handling is grouped by the team that handled it; with no team
-            // it falls under "no team", not under the journey's owner.
-            team: Some(team),
+            day: None,
+            journey: r.try_get(0)?,
+            team: (by == GroupBy::Team).then(|| dim.clone()),
+            dim,
             line: Line {
                 handling: Handling {
-                    opened: r.try_get(5)?,
-                    routed: r.try_get(6)?,
-                    responded: r.try_get(7)?,
-                    breached: r.try_get(8)?,
-                    histogram: parse_histogram(&histogram),
+                    opened: r.try_get(2)?,
+                    routed: r.try_get(3)?,
+                    responded: r.try_get(4)?,
+                    breached: r.try_get(5)?,
+                    histogram: buckets,
                 },
                 ..Line::default()
             },
         });
     }
     Ok(out)
-}
-
-fn parse_histogram(text: &str) -> BTreeMap<i64, i64> {
-    text.split(',')
-        .filter_map(|pair| pair.split_once(':'))
-        .filter_map(|(b, n)| Some((b.parse().ok()?, n.parse().ok()?)))
-        .collect()
 }
 
 async fn unattributed_rows(
@@ -368,10 +398,9 @@ async fn unattributed_rows(
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         out.push(Row4 {
-            day: r.try_get::<i64, _>(0)?.div_euclid(DAY_MS) * DAY_MS,
+            day: Some(r.try_get::<i64, _>(0)?.div_euclid(DAY_MS) * DAY_MS),
             journey: r.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
-            campaign: String::new(),
-            template: String::new(),
+            dim: String::new(),
             team: None,
             line: Line {
                 unattributed: r.try_get(2)?,
@@ -397,14 +426,5 @@ mod tests {
         assert_eq!(h.percentile(0.5), Some(10 * 60_000));
         assert_eq!(h.percentile(0.9), Some(120 * 60_000));
         assert_eq!(Handling::default().percentile(0.5), None);
-    }
-
-    #[test]
-    fn histograms_round_trip_through_text() {
-        assert_eq!(
-            parse_histogram("2:1,18:4"),
-            [(2, 1), (18, 4)].into_iter().collect()
-        );
-        assert!(parse_histogram("").is_empty());
     }
 }

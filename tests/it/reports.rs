@@ -186,6 +186,8 @@ on_both_databases! {
 /// plus a conversion of 30 naming journey renewal without any send, and one
 /// of 20 with neither, from contacts never messaged.
 async fn scenario(app: &TestApp) -> (String, String) {
+    // Built once while empty, so what follows goes through the incremental refresh.
+    refresh(app).await;
     let phones = [
         "31612345001",
         "31612345002",
@@ -325,6 +327,7 @@ on_both_databases! {
 on_both_databases! {
     async fn an_agent_resolving_as_converted_records_one_conversion(app: TestApp) {
         register(&app, "wa.R", "+31612345201", "welcome", T0 - HOUR, false).await;
+        refresh(&app).await;
         app.post_meta(&meta_text("31612345201", "wa.in.R", "How much does it cost?", T0 / 1000)).await;
         route_all(&app).await;
         let id: String = sqlx::query_scalar("SELECT conversation_id FROM events WHERE provider_id = 'wa.in.R'")
