@@ -244,7 +244,7 @@ fn bench_backend(c: &mut Criterion, name: &str, url: &str, data: &Path) {
     });
     group.finish();
     let _ = stop.send(());
-    rt.block_on(server).unwrap();
+    rt.block_on(server).unwrap().unwrap();
 }
 
 fn day(ms: i64) -> String {

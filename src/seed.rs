@@ -269,10 +269,13 @@ async fn insert(
     Ok(())
 }
 
+/// One table's rows: (table, columns, rows).
+type TableRows = (&'static str, &'static [&'static str], Vec<Vec<V>>);
+
 /// Rows of several tables written in one transaction.
 #[derive(Default)]
 struct Batch {
-    tables: Vec<(&'static str, &'static [&'static str], Vec<Vec<V>>)>,
+    tables: Vec<TableRows>,
 }
 
 impl Batch {

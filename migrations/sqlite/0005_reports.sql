@@ -27,7 +27,7 @@ CREATE TABLE conversions (
 CREATE INDEX conversions_message ON conversions (message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX conversions_recorded ON conversions (recorded_at);
 -- Covers the report's read of unattributed conversions: no table lookups.
-CREATE INDEX conversions_unattributed ON conversions (occurred_at, journey, currency, value) WHERE message_id IS NULL;
+CREATE INDEX conversions_unattributed ON conversions (occurred_at, journey, currency, value, message_id) WHERE message_id IS NULL;
 CREATE INDEX conversions_contact ON conversions (contact_id, occurred_at);
 
 -- One row per registered send: what became of it. Every counter is 0/1 or

@@ -31,9 +31,9 @@ use crate::store::{Backend, Db, StoreError, fixed_chunks, placeholders, values_r
 
 /// How long a row may take from its timestamp to its commit.
 const TIME_MARGIN: Millis = 60_000;
-/// SLA events carry the instant of the transition, which the SLA worker may
-/// record late (after a restart): look back further for them.
-const SLA_MARGIN: Millis = 3_600_000;
+/// SLA events carry the instant of the transition, which the SLA worker
+/// records on its next tick, not at once: look back further for them.
+const SLA_MARGIN: Millis = 300_000;
 /// Ids per `IN (…)` query.
 const BATCH: usize = 500;
 /// Sends or conversations per rebuild transaction.
