@@ -236,8 +236,18 @@ fn funnel(r: &Report) -> Table {
 }
 
 fn group_rows(r: &Report, f: impl Fn(&Line) -> Vec<Cell>) -> Vec<Vec<Cell>> {
+    group_rows_where(r, |_| true, f)
+}
+
+/// Rows for the groups that have something for this table.
+fn group_rows_where(
+    r: &Report,
+    keep: impl Fn(&Line) -> bool,
+    f: impl Fn(&Line) -> Vec<Cell>,
+) -> Vec<Vec<Cell>> {
     r.groups
         .iter()
+        .filter(|l| keep(l))
         .map(|l| {
             let mut row = vec![Cell::Text(group_name(r.by, l.key.as_deref()))];
             row.extend(f(l));
@@ -337,20 +347,24 @@ fn replies(r: &Report) -> Table {
         title: "Replies by category",
         caption: "Replies attributed to the sends, by the category the rules gave them.".into(),
         headers: h,
-        rows: group_rows(r, |l| {
-            let c = &l.counts;
-            [
-                c.replies,
-                c.r_opt_out,
-                c.r_interest,
-                c.r_confusion,
-                c.r_service,
-                c.r_noise,
-            ]
-            .into_iter()
-            .map(Cell::Count)
-            .collect()
-        }),
+        rows: group_rows_where(
+            r,
+            |l| l.counts.sent > 0,
+            |l| {
+                let c = &l.counts;
+                [
+                    c.replies,
+                    c.r_opt_out,
+                    c.r_interest,
+                    c.r_confusion,
+                    c.r_service,
+                    c.r_noise,
+                ]
+                .into_iter()
+                .map(Cell::Count)
+                .collect()
+            },
+        ),
     }
 }
 
@@ -424,7 +438,7 @@ fn response(r: &Report) -> Table {
         title: "Response times and SLA",
         caption: "Conversations opened in the period: time to the first human response (upper bound of its histogram bucket) and SLA breaches among routed conversations.".into(),
         headers: h,
-        rows: group_rows(r, |l| {
+        rows: group_rows_where(r, |l| l.handling.opened > 0, |l| {
             let h = &l.handling;
             vec![
                 Cell::Count(h.opened),
