@@ -154,6 +154,15 @@ impl Desk {
                 sla.clone().run(stop.clone(), Duration::from_secs(5)),
             ));
         }
+        if config.workers.reports {
+            let reports = crate::reports::ReportsWorker::new(
+                db.clone(),
+                config.clone(),
+                signals.clone(),
+                clock.clone(),
+            );
+            background.push(tokio::spawn(reports.run(stop.clone())));
+        }
         let state = AppState::new(Inner {
             config,
             db,

@@ -83,6 +83,9 @@ pub struct Config {
     /// Administration: how far back the rules dry run replays.
     #[serde(default)]
     pub admin: crate::admin::AdminConfig,
+    /// Conversions, report owners and alert rules.
+    #[serde(default)]
+    pub reports: crate::reports::ReportsConfig,
 }
 
 /// Which background workers this instance runs. All on by default; with
@@ -98,6 +101,8 @@ pub struct WorkersConfig {
     pub outbox: bool,
     #[serde(default = "yes")]
     pub sla: bool,
+    #[serde(default = "yes")]
+    pub reports: bool,
 }
 
 impl Default for WorkersConfig {
@@ -106,6 +111,7 @@ impl Default for WorkersConfig {
             router: true,
             outbox: true,
             sla: true,
+            reports: true,
         }
     }
 }
@@ -416,6 +422,7 @@ impl Config {
             smtp.validate()
                 .map_err(|e| invalid("smtp", e.to_string()))?;
         }
+        self.reports.validate(self)?;
         let mut names = HashSet::new();
         for (i, channel) in self.channels.iter().enumerate() {
             channel.validate(i)?;

@@ -83,6 +83,42 @@ enum Command {
         #[command(subcommand)]
         action: ApikeyAction,
     },
+    /// Record conversions.
+    Conversions {
+        #[command(subcommand)]
+        action: ConversionsAction,
+    },
+    /// Fill an empty database with realistic volume, to measure the queue and reports.
+    Seed {
+        /// Stored messages (statuses and replies).
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+        /// Open conversations.
+        #[arg(long, default_value_t = 100_000)]
+        open: u64,
+        /// Registered sends.
+        #[arg(long, default_value_t = 200_000)]
+        sends: u64,
+        #[arg(long, default_value_t = 50_000)]
+        conversions: u64,
+        /// Days of history.
+        #[arg(long, default_value_t = 60)]
+        days: i64,
+        /// Random seed: the same seed gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Seed even though the database already holds events.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConversionsAction {
+    /// Import conversions from CSV (header: external_id,contact,type,value,currency,
+    /// occurred_at,message_id,journey). Bad rows are reported by line and skipped;
+    /// running it twice changes nothing. Exits 1 when some rows were bad.
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -212,6 +248,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Apikey { action }) => apikey(load_config(&cli)?, action),
+        Some(Command::Conversions {
+            action: ConversionsAction::Import { file },
+        }) => import_conversions(load_config(&cli)?, file),
+        Some(Command::Seed {
+            messages,
+            open,
+            sends,
+            conversions,
+            days,
+            seed,
+            force,
+        }) => {
+            let options = replydesk::seed::SeedOptions {
+                messages: *messages,
+                open: *open,
+                sends: *sends,
+                conversions: *conversions,
+                days: *days,
+                seed: *seed,
+                force: *force,
+            };
+            run_seed(load_config(&cli)?, &options)
+        }
         Some(Command::User {
             action:
                 UserAction::Add {
@@ -396,4 +455,80 @@ fn policy_check(dir: &std::path::Path, teams: &[String]) -> bool {
             false
         }
     }
+}
+
+fn import_conversions(config: Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let input = std::fs::File::open(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let source = format!(
+        "csv:{}",
+        file.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    );
+    let progress = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(size)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "importing [{bar:32}] {binary_bytes}/{binary_total_bytes} eta {eta}",
+    ) {
+        progress.set_style(style.progress_chars("=> "));
+    }
+    let summary = runtime()?.block_on(async {
+        let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
+        db.migrate().await?;
+        let input = std::io::BufReader::new(input);
+        let summary = replydesk::reports::conversions::import_csv(
+            &db,
+            &config,
+            input,
+            &source,
+            SystemClock.now_ms(),
+            |bytes| progress.set_position(bytes.min(size)),
+        )
+        .await?;
+        db.close().await;
+        anyhow::Ok(summary)
+    })?;
+    progress.finish_and_clear();
+    for bad in &summary.bad {
+        eprintln!("line {}: {}", bad.line, bad.reason);
+    }
+    println!(
+        "{} rows: {} recorded ({} attributed to a send), {} already recorded, {} bad",
+        summary.rows,
+        summary.recorded,
+        summary.attributed,
+        summary.repeats,
+        summary.bad.len()
+    );
+    Ok(if summary.bad.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn run_seed(config: Config, options: &replydesk::seed::SeedOptions) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
+        db.migrate().await?;
+        let started = std::time::Instant::now();
+        let done = replydesk::seed::seed(&db, &config, options, SystemClock.now_ms()).await?;
+        db.close().await;
+        println!(
+            "seeded in {:.0?}: {} contacts, {} sends, {} statuses, {} replies, {} conversations ({} open), {} conversions",
+            started.elapsed(),
+            done.contacts,
+            done.sends,
+            done.statuses,
+            done.replies,
+            done.conversations,
+            done.open,
+            done.conversions
+        );
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
 }

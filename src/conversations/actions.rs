@@ -183,7 +183,19 @@ pub async fn apply(
             .await?
         }
         Action::Resolve { outcome, note } => {
-            resolve(&mut tx, &c, outcome, trimmed(note, 2000)?, now).await?
+            let logged = resolve(&mut tx, &c, outcome, trimmed(note, 2000)?, now).await?;
+            // A conversion is recorded with the resolution, so reports count it.
+            if outcome == Outcome::Converted {
+                crate::reports::conversions::record_for_conversation(
+                    &mut tx,
+                    config,
+                    &c.id,
+                    &user.email,
+                    now,
+                )
+                .await?;
+            }
+            logged
         }
         Action::Reopen => reopen(&mut tx, config, calendars, &c, now).await?,
     };

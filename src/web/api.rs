@@ -15,6 +15,9 @@ use crate::ingest::query::{self, EventView};
 use crate::model::{PrefChannel, Purpose};
 use crate::outbound::{self, Registered, Registration};
 use crate::preferences::{self, Change, Eligibility, external};
+use crate::reports::conversions::{self, NewConversion, Recorded};
+use crate::reports::numbers::{self, JourneysAnswer};
+use crate::reports::{self, GroupBy, Period};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -24,6 +27,8 @@ pub fn routes() -> Router<AppState> {
         .route("/suppressions.csv", get(suppressions_csv))
         .route("/outbound", post(register_outbound))
         .route("/preferences", post(record_preference))
+        .route("/conversions", post(record_conversion))
+        .route("/reports/journeys", get(report_journeys))
 }
 
 /// An API client identified by `Authorization: Bearer rdk_…`.
@@ -256,4 +261,50 @@ async fn register_outbound(
         StatusCode::OK
     };
     Ok((status, Json(done)))
+}
+
+/// Records a conversion; a repeat of the same `external_id` changes nothing.
+async fn record_conversion(
+    Api(client): Api,
+    State(state): State<AppState>,
+    body: Result<Json<NewConversion>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Recorded>), WebError> {
+    let Json(conversion) = body.map_err(|e| WebError::BadRequest {
+        field: None,
+        message: e.body_text(),
+    })?;
+    let source = format!("api:{}", client.name);
+    let done = conversions::record(
+        &state.db,
+        &state.config,
+        &conversion,
+        &source,
+        state.clock.now_ms(),
+    )
+    .await?
+    .map_err(|e| WebError::bad(e.field, e.message))?;
+    let status = if done.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(done)))
+}
+
+#[derive(Deserialize)]
+struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The report by journey, for machines: the same numbers as `/reports`.
+async fn report_journeys(
+    _: Api,
+    State(state): State<AppState>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Json<JourneysAnswer>, WebError> {
+    let period = Period::parse(q.from.as_deref(), q.to.as_deref(), state.clock.now_ms())
+        .map_err(|e| WebError::bad(e.field, e.message))?;
+    let report = reports::load(&state.db, &state.config, period, GroupBy::Journey).await?;
+    Ok(Json(numbers::journeys(&report)))
 }

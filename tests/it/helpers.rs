@@ -183,6 +183,7 @@ sqlite_synchronous = "normal"
 [workers]
 outbox = false
 sla = false
+reports = false
 
 [[channel]]
 name = "main"

@@ -14,6 +14,7 @@ mod email;
 mod ingest;
 mod policy;
 mod preferences;
+mod reports;
 mod routing;
 mod sla;
 mod smtp;

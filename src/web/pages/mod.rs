@@ -9,6 +9,7 @@ mod breaches;
 mod contacts;
 mod conversation;
 mod queue;
+mod reports;
 mod team;
 
 use askama::Template;
@@ -46,6 +47,13 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/exclusions/{id}/lift", post(contacts::lift))
         .route("/breaches/{id}/ack", post(breaches::acknowledge))
         .merge(admin_routes())
+        .route("/reports", get(reports::page))
+        .route("/reports.csv", get(reports::csv))
+        .route("/reports/attention", get(reports::attention))
+        .route(
+            "/reports/alerts/{id}/acknowledge",
+            post(reports::acknowledge),
+        )
         .layer(middleware::from_fn(html_errors))
         .layer(middleware::from_fn_with_state(state, csrf_guard))
         .layer(middleware::from_fn(security_headers))
