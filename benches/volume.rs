@@ -1,9 +1,11 @@
-//! Reports on real volume: 1,000,000 stored messages, 200,000 registered
-//! sends, 50,000 conversions, 100,000 open conversations (`replydesk seed`).
-//! Target: the reports page and the API answer in under 200 ms at p95,
-//! measured end to end over HTTP against a running desk.
+//! Pages and the reports API on real volume: 1,000,000 stored messages,
+//! 200,000 registered sends, 50,000 conversions, 100,000 open conversations
+//! (`replydesk seed`). Targets: the queue and a conversation page under
+//! 30 ms at p95 and under 100 KB; the reports page and API under 200 ms at
+//! p95; measured end to end over HTTP against a running desk, signed in as
+//! an administrator (who sees every open conversation).
 //!
-//! The seeded SQLite database is kept at `target/bench-reports/desk.db`
+//! The seeded SQLite database is kept at `target/bench-volume/desk.db`
 //! (seeded on first run, about a minute in release). Set
 //! `REPLYDESK_BENCH_POSTGRES_URL` to a database to measure PostgreSQL too
 //! (seeded when it holds no events). `REPLYDESK_BENCH_SCALE=0.1` seeds a
@@ -195,7 +197,33 @@ fn bench_backend(c: &mut Criterion, name: &str, url: &str, data: &Path) {
     let last_30 = Period::parse(None, None, now).unwrap();
     let last_90 = Period::parse(Some(&day(now - 89 * 86_400_000)), None, now).unwrap();
     let q90 = format!("from={}&to={}", last_90.from_label(), last_90.to_label());
+    let conversation: String = rt.block_on(async {
+        sqlx::query_scalar(
+            "SELECT c.id FROM conversations c WHERE c.status = 'open' \
+             ORDER BY (SELECT COUNT(*) FROM events e WHERE e.contact_id = c.contact_id) DESC LIMIT 1",
+        )
+        .fetch_one(db.reader())
+        .await
+        .unwrap()
+    });
     let cases: Vec<(&str, String, bool)> = vec![
+        (
+            "queue, every open conversation",
+            "/queue?tab=team".into(),
+            false,
+        ),
+        ("queue live refresh", "/queue/rows?tab=team".into(), false),
+        ("queue, breached tab", "/queue?tab=breached".into(), false),
+        (
+            "queue, search by text",
+            "/queue?tab=team&q=refund".into(),
+            false,
+        ),
+        (
+            "conversation, busiest contact",
+            format!("/conversations/{conversation}"),
+            false,
+        ),
         ("page 30d by journey", "/reports".into(), false),
         ("page 90d by team", format!("/reports?{q90}&by=team"), false),
         ("api 30d journeys", "/api/v1/reports/journeys".into(), true),
@@ -211,17 +239,21 @@ fn bench_backend(c: &mut Criterion, name: &str, url: &str, data: &Path) {
         ),
     ];
     for (label, path, bearer) in &cases {
+        let mut bytes = 0;
         let samples: Vec<Duration> = (0..200)
             .map(|_| {
                 let t = Instant::now();
-                rt.block_on(get(path.clone(), *bearer));
+                bytes = rt.block_on(get(path.clone(), *bearer));
                 t.elapsed()
             })
             .collect();
         let (p50, p95) = percentiles(samples);
-        eprintln!("{name} {label}: p50 {p50:.1?}, p95 {p95:.1?} over 200 requests");
+        eprintln!(
+            "{name} {label}: p50 {p50:.1?}, p95 {p95:.1?} over 200 requests, {:.1} KB",
+            bytes as f64 / 1024.0
+        );
     }
-    let mut group = c.benchmark_group(format!("reports_{name}"));
+    let mut group = c.benchmark_group(format!("volume_{name}"));
     group.sample_size(30);
     for (label, path, bearer) in &cases {
         group.bench_function(*label, |b| {
@@ -251,8 +283,8 @@ fn day(ms: i64) -> String {
     reports::period::day_label(ms)
 }
 
-fn reports_bench(c: &mut Criterion) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-reports");
+fn volume_bench(c: &mut Criterion) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-volume");
     std::fs::create_dir_all(&dir).unwrap();
     let sqlite = format!("sqlite://{}/desk.db", dir.display());
     bench_backend(c, "sqlite", &sqlite, &dir);
@@ -261,5 +293,5 @@ fn reports_bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, reports_bench);
+criterion_group!(benches, volume_bench);
 criterion_main!(benches);
