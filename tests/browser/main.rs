@@ -24,6 +24,8 @@ use serde_json::{Value, json};
 use std::panic::AssertUnwindSafe;
 
 const AGENT: &str = "agent@example.com";
+const ADMIN: &str = "admin@example.com";
+const LEAD: &str = "lead@example.com";
 const SERVICE_AGENT: &str = "svc@example.com";
 const PRICE_QUESTION: &str = "How much does it cost?";
 const BROKEN_ORDER: &str = "My order arrived broken, I need help";
@@ -47,9 +49,21 @@ async fn agents_work_the_queue_in_a_real_browser() {
         return;
     };
     let driver = ChromeDriver::start(&binary).await;
+    // The administrator's scenario edits the rules: a copy, not the repo's files.
+    let rules = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(helpers::repo().join("rules")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(&path, rules.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let rules_dir = rules.path().to_path_buf();
     let desk = Desk {
-        app: TestApp::spawn(Backend::Sqlite).await.unwrap(),
+        app: TestApp::spawn_configured(Backend::Sqlite, "", move |c| c.rules_dir = rules_dir)
+            .await
+            .unwrap(),
         browser: Browser::open(&driver).await,
+        rules,
     };
     let outcome = AssertUnwindSafe(every_scenario(&desk)).catch_unwind().await;
     // Close Chromium before ChromeDriver goes, also after a failure, so no
@@ -64,8 +78,10 @@ async fn agents_work_the_queue_in_a_real_browser() {
 async fn every_scenario(desk: &Desk) {
     desk.browser.viewport(1280, 800, false).await;
     for email in [AGENT, SERVICE_AGENT] {
-        desk.create_account(email).await;
+        desk.create_account(email, Role::Agent).await;
     }
+    desk.create_account(ADMIN, Role::Admin).await;
+    desk.create_account(LEAD, Role::Lead).await;
     scenario!(pages_allow_only_the_desks_own_scripts_and_styles(desk));
     scenario!(an_agent_signs_in_through_the_login_form(desk));
     let first =
@@ -88,19 +104,43 @@ async fn every_scenario(desk: &Desk) {
     ));
     scenario!(the_queue_and_a_conversation_fit_a_phone_screen(desk, &own));
     scenario!(keyboard_focus_is_visible_on_every_control(desk));
+    desk.sign_out().await;
+    desk.sign_in(ADMIN).await;
+    scenario!(an_admin_fixes_a_rules_error_at_its_line_dry_runs_activates_and_rolls_back(desk));
+    desk.sign_out().await;
+    desk.sign_in(LEAD).await;
+    // Seeds a month of history into the same desk, so it comes last.
+    scenario!(a_lead_reads_the_reports_as_charts_tables_and_csv(desk));
 }
 
 struct Desk {
     app: TestApp,
     browser: Browser,
+    rules: tempfile::TempDir,
 }
 
 impl Desk {
-    async fn create_account(&self, email: &str) {
+    async fn create_account(&self, email: &str, role: Role) {
         let hash = users::hash_password(PASSWORD.into()).await.unwrap();
-        users::create(self.app.db(), email, Role::Agent, &[], Some(&hash), T0)
+        users::create(self.app.db(), email, role, &[], Some(&hash), T0)
             .await
             .unwrap();
+    }
+
+    fn rules_file(&self, file: &str) -> String {
+        std::fs::read_to_string(self.rules.path().join(file)).unwrap()
+    }
+
+    /// Replaces the editor's text as a paste would (typing a whole rules
+    /// file key by key takes minutes).
+    async fn paste_rules(&self, text: &str) {
+        self.browser
+            .js(&format!(
+                "const t = document.getElementById('rules-text'); t.value = {};
+                 t.dispatchEvent(new Event('input', {{ bubbles: true }}))",
+                serde_json::to_string(text).unwrap()
+            ))
+            .await;
     }
 
     async fn goto(&self, path: &str) {
@@ -142,6 +182,15 @@ impl Desk {
         );
         let status = self.app.post_meta(&body).await.status();
         assert_eq!(status, 200, "the desk accepts the webhook for {message_id}");
+    }
+
+    /// The category the desk gave a stored reply.
+    async fn category_of(&self, message_id: &str) -> String {
+        sqlx::query_scalar("SELECT category FROM events WHERE provider_id = $1")
+            .bind(message_id)
+            .fetch_one(self.app.db().reader())
+            .await
+            .unwrap()
     }
 
     /// The queue row that shows `text`, once the queue lists it.
@@ -616,4 +665,267 @@ async fn screenshots_of_the_queue_and_a_conversation_for_the_readme(desk: &Desk)
         "browser: wrote {0}/queue.png and {0}/conversation.png",
         dir.display()
     );
+}
+
+const RULES_FILE: &str = "70-noise.toml";
+const OFFER: &str = "Send me the offer please";
+
+async fn an_admin_fixes_a_rules_error_at_its_line_dry_runs_activates_and_rolls_back(desk: &Desk) {
+    let original = desk.rules_file(RULES_FILE);
+    desk.goto(&format!("/admin/rules/{RULES_FILE}")).await;
+    desk.assert_page_is_sound("the rules editor").await;
+    let shown = desk
+        .browser
+        .js("return document.getElementById('rules-text').value")
+        .await;
+    assert_eq!(
+        shown.as_str().unwrap().trim_end(),
+        original.trim_end(),
+        "the editor shows the file on disk"
+    );
+
+    // A new rule with a typo: `keyword` for `keywords`.
+    let broken = format!(
+        "{original}\n[[rule]]\nid = \"offer-requests-are-noise\"\ncategory = \"noise\"\npriority = 100\nkeyword = [\"{OFFER}\"]\n"
+    );
+    let bad_line = broken.lines().count();
+    desk.paste_rules(&broken).await;
+    desk.browser.click("#btn-check").await;
+    desk.browser
+        .wait_for(
+            "the check's problems",
+            "return !!document.querySelector('#rule-errors li.rule-error')",
+        )
+        .await;
+    let problem = desk
+        .browser
+        .js("const li = document.querySelector('#rule-errors li.rule-error');
+             return { count: document.querySelectorAll('#rule-errors li').length,
+                      file: li.dataset.file, line: Number(li.dataset.line),
+                      reason: li.querySelector('.reason').textContent }")
+        .await;
+    assert_eq!(problem["count"], 1, "one problem: {problem}");
+    assert_eq!(problem["file"], RULES_FILE);
+    assert_eq!(problem["line"], bad_line, "the problem names its line");
+    assert!(
+        problem["reason"].as_str().unwrap().contains("keyword"),
+        "the reason names the unknown field: {problem}"
+    );
+    desk.browser
+        .wait_for(
+            "the gutter to mark the bad line",
+            &format!("return document.getElementById('L{bad_line}')?.classList.contains('bad') === true"),
+        )
+        .await;
+    desk.browser.click("#rule-errors a.goto-line").await;
+    let selected = desk
+        .browser
+        .js("const t = document.getElementById('rules-text');
+             return document.activeElement === t ? t.value.slice(t.selectionStart, t.selectionEnd) : null")
+        .await;
+    assert_eq!(
+        selected,
+        json!(format!("keyword = [\"{OFFER}\"]")),
+        "the problem's link puts the caret on its line"
+    );
+    desk.assert_page_is_sound("the rules editor with a problem")
+        .await;
+
+    let fixed = broken.replace("\nkeyword = [", "\nkeywords = [");
+    desk.paste_rules(&fixed).await;
+    desk.browser.click("#btn-check").await;
+    desk.browser
+        .wait_for(
+            "the check to pass",
+            "return !!document.getElementById('check-ok') && !document.querySelector('#rules-gutter .bad')",
+        )
+        .await;
+
+    // The agents' scenarios stored four replies; one asked for the offer.
+    desk.browser.click("#btn-dry-run").await;
+    desk.browser
+        .wait_for(
+            "the dry run's summary",
+            "return !!document.getElementById('dry-run-summary')",
+        )
+        .await;
+    let dry_run = desk
+        .browser
+        .js("const s = document.getElementById('dry-run-summary');
+             return { replayed: Number(s.dataset.replayed), changed: Number(s.dataset.changed),
+                      interest_to_noise: document.querySelector('#dry-run-moves td.move[data-from=interest][data-to=noise]')?.dataset.count ?? null,
+                      changes: [...document.querySelectorAll('#dry-run-changes tbody tr')]
+                          .map(r => r.querySelector('.reply-text').textContent),
+                      lost: !!document.getElementById('dry-run-lost-opt-outs') }")
+        .await;
+    assert!(
+        dry_run["replayed"].as_i64() >= Some(4),
+        "the stored replies were replayed: {dry_run}"
+    );
+    assert_eq!(dry_run["changed"], 1, "{dry_run}");
+    assert_eq!(dry_run["interest_to_noise"], "1", "{dry_run}");
+    assert_eq!(dry_run["changes"], json!([OFFER]), "{dry_run}");
+    assert_eq!(dry_run["lost"], false, "no opt-out would be lost");
+    assert_eq!(
+        desk.rules_file(RULES_FILE),
+        original,
+        "check and dry run write nothing"
+    );
+
+    // Activating asks what the change does, next to the field.
+    desk.browser.click("#btn-activate").await;
+    desk.browser
+        .wait_for(
+            "the comment's error next to it",
+            "return !!document.getElementById('comment-error') && document.getElementById('activate-comment').getAttribute('aria-invalid') === 'true'",
+        )
+        .await;
+    assert_eq!(desk.rules_file(RULES_FILE), original);
+    let comment = "Offer requests from the autumn campaign are noise";
+    desk.browser.type_into("#activate-comment", comment).await;
+    desk.browser.click("#btn-activate").await;
+    desk.browser
+        .wait_for(
+            "the activation",
+            "return !!document.getElementById('activate-ok')",
+        )
+        .await;
+    assert_eq!(
+        desk.rules_file(RULES_FILE),
+        fixed,
+        "the file on disk is the activated text"
+    );
+    desk.reply("34600000009", "Eva Novak", "wamid.after.activate", OFFER)
+        .await;
+    assert_eq!(
+        desk.category_of("wamid.after.activate").await,
+        "noise",
+        "a new reply is classified by the new rule at once"
+    );
+
+    desk.browser.click("#activate-ok a").await;
+    desk.browser
+        .wait_for_path(&format!("/admin/rules/{RULES_FILE}/history"))
+        .await;
+    assert!(
+        desk.browser
+            .text("#history-list li.version")
+            .await
+            .contains(comment),
+        "the newest version carries the comment"
+    );
+    desk.assert_page_is_sound("the rules history").await;
+    desk.browser.click("#rollback-last").await;
+    desk.browser
+        .wait_for(
+            "the rollback's message",
+            "return !!document.getElementById('history-message')",
+        )
+        .await;
+    assert_eq!(
+        desk.rules_file(RULES_FILE),
+        original,
+        "one step back restores the file"
+    );
+    desk.reply("34600000010", "Femi Okafor", "wamid.after.rollback", OFFER)
+        .await;
+    assert_eq!(desk.category_of("wamid.after.rollback").await, "interest");
+    assert_eq!(
+        desk.category_of("wamid.after.activate").await,
+        "noise",
+        "a past classification is not rewritten"
+    );
+}
+
+async fn a_lead_reads_the_reports_as_charts_tables_and_csv(desk: &Desk) {
+    let options = replydesk::seed::SeedOptions {
+        messages: 6_000,
+        open: 40,
+        sends: 2_000,
+        conversions: 160,
+        days: 30,
+        seed: 7,
+        force: true,
+    };
+    let now = desk.app.now();
+    replydesk::seed::seed(desk.app.db(), &desk.app.state.config, &options, now)
+        .await
+        .unwrap();
+    let codes = desk.app.state.signals.status_codes.load();
+    replydesk::reports::refresh(desk.app.db(), &desk.app.state.config, &codes, now)
+        .await
+        .unwrap();
+
+    desk.goto("/reports").await;
+    desk.assert_page_is_sound("the reports").await;
+    let page = desk
+        .browser
+        .js("const svg = (id) => document.getElementById(id);
+             const rows = (id) => document.querySelectorAll('#' + id + ' tbody tr').length;
+             return { daily_marks: svg('chart-daily')?.querySelectorAll('rect, path, polyline, circle').length ?? 0,
+                      daily_title: svg('chart-daily')?.querySelector('title')?.textContent ?? null,
+                      daily_rows: rows('table-daily'),
+                      funnel_marks: svg('chart-funnel')?.querySelectorAll('rect, path, polyline').length ?? 0,
+                      funnel_rows: rows('table-funnel'),
+                      csv: [...document.querySelectorAll('a[id^=csv-]')].map(a => ({ id: a.id, href: a.getAttribute('href'), download: a.hasAttribute('download') })) }")
+        .await;
+    assert!(
+        page["daily_marks"].as_i64() > Some(0),
+        "the daily chart draws the month: {page}"
+    );
+    assert!(
+        page["daily_title"].as_str().is_some_and(|t| !t.is_empty()),
+        "the chart has a title for screen readers: {page}"
+    );
+    assert!(
+        page["daily_rows"].as_i64() >= Some(28),
+        "the daily numbers are a table beside the chart: {page}"
+    );
+    assert!(page["funnel_marks"].as_i64() > Some(0), "{page}");
+    assert!(page["funnel_rows"].as_i64() > Some(0), "{page}");
+    let links = page["csv"].as_array().unwrap();
+    assert!(
+        links.len() >= 3 && links.iter().all(|l| l["download"] == true),
+        "every table is downloadable as CSV: {page}"
+    );
+
+    // The browser downloads what the link points at: CSV, one row per day.
+    let daily = links.iter().find(|l| l["id"] == "csv-daily").unwrap();
+    let csv = desk
+        .browser
+        .client
+        .execute_async(
+            "const [href, done] = arguments;
+             fetch(href).then(async r => done({ type: r.headers.get('content-type'),
+                 disposition: r.headers.get('content-disposition'), body: await r.text() }))",
+            vec![daily["href"].clone()],
+        )
+        .await
+        .unwrap();
+    assert!(
+        csv["type"].as_str().unwrap().starts_with("text/csv"),
+        "{csv}"
+    );
+    assert!(
+        csv["disposition"].as_str().unwrap().contains("attachment"),
+        "{csv}"
+    );
+    let lines = csv["body"].as_str().unwrap().lines().count() as i64;
+    assert_eq!(
+        lines,
+        page["daily_rows"].as_i64().unwrap() + 1,
+        "the CSV has the table's rows and a header"
+    );
+
+    if std::env::var("REPLYDESK_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        let to = helpers::repo().join("docs/screenshots/reports.png");
+        desk.browser.viewport(1280, 1400, false).await;
+        desk.browser.screenshot(&to).await;
+        desk.browser.viewport(1280, 800, false).await;
+        eprintln!("browser: wrote {}", to.display());
+    }
+    desk.browser.viewport(390, 844, true).await;
+    desk.goto("/reports").await;
+    desk.assert_page_is_sound("the reports at phone width").await;
+    desk.browser.viewport(1280, 800, false).await;
 }
