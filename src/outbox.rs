@@ -1,5 +1,5 @@
 //! The durable outbox: everything the desk sends to the outside world
-//! (fallback notices now, escalation emails later) is first a row, written in
+//! (fallback notices, escalation and alert emails) is first a row, written in
 //! the same transaction as the change that caused it. A worker delivers due
 //! rows, marks them sent only on success, and otherwise retries with backoff,
 //! forever: nothing is dropped. Claims are leases, so on PostgreSQL several

@@ -27,9 +27,14 @@ pub const SOURCES: &[(&str, &str, &str)] = &[
         "replydesk.toml [[route]], [routing]",
     ),
     (
-        "SLA policies and alert owners",
+        "SLA policies and escalation addresses",
         "file",
         "replydesk.toml [[sla]] (escalate_to); team leads get level 1",
+    ),
+    (
+        "Reports: refresh, attribution window, currency, alert owners and thresholds",
+        "file",
+        "replydesk.toml [reports], [reports.journey_owners], [reports.channel_owners], [reports.alerts.*]",
     ),
     (
         "Business hours and holidays",
@@ -56,7 +61,17 @@ pub const SOURCES: &[(&str, &str, &str)] = &[
     (
         "Status-code effects",
         "file",
-        "rules/status_codes.toml (checked here, edited in the file)",
+        "rules/status_codes.toml (checked here, edited in the file, reloaded when it changes)",
+    ),
+    (
+        "Preference policy: what each signal suppresses, journey exclusions, review",
+        "file",
+        "rules/preference_policy.toml (reloaded when it changes)",
+    ),
+    (
+        "Reviews, journey exclusions lifted, do-not-contact",
+        "database",
+        "Reviews page; a contact's page (preference_events, the ledger)",
     ),
     (
         "Users, roles, disabled accounts",

@@ -118,6 +118,9 @@ fn explain(reason: Reason, e: Option<&LedgerEvent>, x: Option<&Exclusion>) -> St
     let at = e
         .map(|e| crate::web::format::when(e.occurred_at))
         .unwrap_or_default();
+    let by = e
+        .and_then(|e| e.actor.clone())
+        .unwrap_or_else(|| "unknown".into());
     let mut text = match reason {
         Reason::NoSignal => "Nothing in the ledger speaks against it.".to_string(),
         Reason::OptedIn => format!(
@@ -130,7 +133,7 @@ fn explain(reason: Reason, e: Option<&LedgerEvent>, x: Option<&Exclusion>) -> St
             "Rule 3: the number was unreachable ({signal}), but a later reply or delivery showed it is reachable."
         ),
         Reason::DoNotContact => format!(
-            "Rule 1: an administrator set do-not-contact ({at}); it wins over everything until lifted."
+            "Rule 1: a person set do-not-contact ({at}, {by}); it wins over everything until an administrator lifts it."
         ),
         Reason::UnderReview => format!(
             "The preference policy holds this contact for review after a {signal} signal ({at}) until a person decides."
@@ -184,6 +187,17 @@ async fn active_exclusion(
         }),
         None => None,
     })
+}
+
+/// Whether a manual do-not-contact is in force for the contact (it covers
+/// every channel and purpose, so one question answers it).
+pub async fn do_not_contact(db: &Db, contact_id: &str) -> StoreResult<bool> {
+    let query = Query {
+        channel: PrefChannel::Whatsapp,
+        purpose: Purpose::Marketing,
+    };
+    let decision = ledger::eligibility(db, contact_id, query).await?;
+    Ok(decision.reason == Reason::DoNotContact)
 }
 
 /// Sets (or lifts) an administrator's do-not-contact on every channel.

@@ -1,8 +1,9 @@
 //! Which signal wins: the current preference state of one contact, channel
-//! and purpose, derived from its ledger events by the rules in DESIGN.md.
+//! and purpose, derived from its ledger events by the precedence rules of
+//! the product design ("which signal wins", summarised in the README).
 //!
-//! 1. A manual do-not-contact set by an administrator wins over everything
-//!    until an administrator lifts it. Next, a review hold the policy placed
+//! 1. A manual do-not-contact (set by a person in review or by an
+//!    administrator) wins over everything until an administrator lifts it. Next, a review hold the policy placed
 //!    holds the contact until a person clears it.
 //! 2. Between the customer's own statements (opt-out, opt-in) the latest by
 //!    the provider's event time wins, not the arrival order.

@@ -32,7 +32,7 @@ pub enum Decision {
     Clear,
     /// Keep the contact suppressed on WhatsApp until they opt in again.
     Confirm,
-    /// Stop all contact until an administrator lifts it.
+    /// Stop all contact until an administrator lifts it (on the contact's page).
     DoNotContact,
 }
 
@@ -161,6 +161,16 @@ pub async fn decide(
         })),
     }
     ledger::insert(&mut tx, &rows, now).await?;
+    crate::admin::audit::record(
+        &mut *tx,
+        &user.email,
+        "preference.review_decided",
+        &contact_id,
+        None,
+        Some(&serde_json::json!({ "review": id, "decision": decision.as_str(), "reason": reason })),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -238,12 +248,32 @@ pub async fn lift_exclusion(
     reason: &str,
     now: Millis,
 ) -> StoreResult<bool> {
+    let mut tx = db.writer().begin().await?;
     let done = sqlx::query("UPDATE journey_exclusions SET lifted_at = $1, lifted_by = $2, lift_reason = $3 WHERE id = $4 AND lifted_at IS NULL")
         .bind(now)
         .bind(&admin.email)
         .bind(reason)
         .bind(id)
-        .execute(db.writer())
+        .execute(&mut *tx)
         .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let (contact_id, journey): (String, String) =
+        sqlx::query_as("SELECT contact_id, journey FROM journey_exclusions WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    crate::admin::audit::record(
+        &mut *tx,
+        &admin.email,
+        "preference.exclusion_lifted",
+        &contact_id,
+        Some(&serde_json::json!({ "excluded_from": journey })),
+        Some(&serde_json::json!({ "exclusion": id, "reason": reason })),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -699,10 +699,12 @@ async fn an_admin_fixes_a_rules_error_at_its_line_dry_runs_activates_and_rolls_b
         .await;
     let problem = desk
         .browser
-        .js("const li = document.querySelector('#rule-errors li.rule-error');
+        .js(
+            "const li = document.querySelector('#rule-errors li.rule-error');
              return { count: document.querySelectorAll('#rule-errors li').length,
                       file: li.dataset.file, line: Number(li.dataset.line),
-                      reason: li.querySelector('.reason').textContent }")
+                      reason: li.querySelector('.reason').textContent }",
+        )
         .await;
     assert_eq!(problem["count"], 1, "one problem: {problem}");
     assert_eq!(problem["file"], RULES_FILE);
@@ -714,7 +716,9 @@ async fn an_admin_fixes_a_rules_error_at_its_line_dry_runs_activates_and_rolls_b
     desk.browser
         .wait_for(
             "the gutter to mark the bad line",
-            &format!("return document.getElementById('L{bad_line}')?.classList.contains('bad') === true"),
+            &format!(
+                "return document.getElementById('L{bad_line}')?.classList.contains('bad') === true"
+            ),
         )
         .await;
     desk.browser.click("#rule-errors a.goto-line").await;
@@ -926,6 +930,7 @@ async fn a_lead_reads_the_reports_as_charts_tables_and_csv(desk: &Desk) {
     }
     desk.browser.viewport(390, 844, true).await;
     desk.goto("/reports").await;
-    desk.assert_page_is_sound("the reports at phone width").await;
+    desk.assert_page_is_sound("the reports at phone width")
+        .await;
     desk.browser.viewport(1280, 800, false).await;
 }

@@ -187,6 +187,21 @@ async fn a_policy_change_applies_to_new_events_only_and_a_broken_policy_is_kept_
             !app.allowed("+16315551103", "email", "marketing").await,
             "{backend:?}: the last good policy stays active"
         );
+        // Administrators are told on every page until the file is fixed.
+        let admin = app.sign_in_as("admin@example.com", "admin").await;
+        let page = admin.get("/queue").await.text().await.unwrap();
+        assert!(
+            page.contains("keeps the last good status codes and policy")
+                && page.contains("listed twice"),
+            "{backend:?}: the banner says what is wrong: {page}"
+        );
+        std::fs::write(&path, &good).unwrap();
+        app.state.policy_files.reload(&app.state.signals).unwrap();
+        let page = admin.get("/queue").await.text().await.unwrap();
+        assert!(
+            !page.contains("keeps the last good status codes"),
+            "{backend:?}: the banner goes once the file checks"
+        );
     }
 }
 
@@ -253,5 +268,79 @@ on_both_databases! {
         assert!(page.contains("Rule 2: the customer&#39;s latest statement by event time is an opt-out (button opt out") || page.contains("Rule 2: the customer's latest statement by event time is an opt-out (button opt out"), "{page}");
         let other = app.sign_in_as("svc@example.com", "agent").await;
         assert_eq!(other.get(&format!("/contacts/{contact_link}")).await.status(), 404, "contact data only for those who may see it");
+    }
+}
+
+on_both_databases! {
+    async fn a_complaint_takes_the_contact_out_of_the_journey_that_prompted_it(app: TestApp) {
+        let phone = "+16315551401";
+        let sent = T0 - 3_600_000;
+        app.register_outbound(json!({"message_id": "wamid.offer.c", "contact": phone, "journey": "winter_sale", "purpose": "marketing", "sent_at": sent})).await;
+        app.post_meta(&meta_text("16315551401", "wamid.complaint", "This is unacceptable, I want to complain to a manager", T0 / 1000)).await;
+        use sqlx::Row;
+        let row = sqlx::query("SELECT category, rule_id FROM events WHERE provider_id = 'wamid.complaint'").fetch_one(app.db().reader()).await.unwrap();
+        let (category, rule): (String, String) = (row.try_get(0).unwrap(), row.try_get(1).unwrap());
+        assert_eq!((category.as_str(), rule.as_str()), ("service", "complaint"), "a service reply, by the complaint rule");
+        let key = app.api_key().await;
+        let answer: Value = app.client.get(app.url("/api/v1/eligibility"))
+            .query(&[("contact", phone), ("channel", "whatsapp"), ("purpose", "marketing"), ("journey", "winter_sale")])
+            .bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+        assert_eq!((answer["allowed"].as_bool(), answer["reason"].as_str()), (Some(false), Some("excluded_from_journey")), "{answer}");
+        assert!(answer["policy"].as_str().unwrap_or_default().ends_with("[complaint]"), "names the policy line: {answer}");
+        assert!(app.allowed(phone, "whatsapp", "marketing").await, "other journeys may still write: a complaint is not an opt-out");
+    }
+}
+
+on_both_databases! {
+    async fn an_admin_sets_and_lifts_do_not_contact_and_every_decision_is_audited(app: TestApp) {
+        let id = app.conversation_for("16315551501", "wamid.dnc", "How much does it cost?").await;
+        let contact: String = sqlx::query_scalar("SELECT contact_id FROM conversations WHERE id = $1").bind(&id).fetch_one(app.db().reader()).await.unwrap();
+        let phone = "+16315551501";
+        let path = format!("/contacts/{contact}/do-not-contact");
+        let agent = app.sign_in_as("agent@example.com", "agent").await;
+        let page = agent.get(&format!("/contacts/{contact}")).await.text().await.unwrap();
+        assert!(!page.contains("id=\"dnc-form\""), "agents do not get the form");
+        assert_eq!(agent.post(&path, &[("action", "set"), ("reason", "x")]).await.status(), 403, "only admins set it here");
+
+        let admin = app.sign_in_as("admin@example.com", "admin").await;
+        assert!(admin.get(&format!("/contacts/{contact}")).await.text().await.unwrap().contains("id=\"dnc-set\""));
+        assert_eq!(admin.post(&path, &[("action", "set"), ("reason", "")]).await.status(), 400, "a reason is required");
+        assert_eq!(admin.post(&path, &[("action", "set"), ("reason", "legal request")]).await.status(), 303);
+        assert_eq!(admin.post(&path, &[("action", "set"), ("reason", "again")]).await.status(), 409, "already set");
+        for (channel, purpose) in [("whatsapp", "all"), ("email", "marketing")] {
+            let e = app.eligibility(phone, channel, purpose).await;
+            assert_eq!(e["reason"], "do_not_contact", "{channel}/{purpose}: {e}");
+        }
+        // A later opt-in does not undo it; only an administrator does.
+        app.clock.advance(60_000);
+        app.post_meta(&meta_text("16315551501", "wamid.dnc.start", "START", app.now() / 1000)).await;
+        assert_eq!(app.eligibility(phone, "whatsapp", "marketing").await["reason"], "do_not_contact");
+        let page = admin.get(&format!("/contacts/{contact}")).await.text().await.unwrap();
+        assert!(page.contains("id=\"dnc-lift\""), "the page offers to lift it");
+        assert_eq!(admin.post(&path, &[("action", "lift"), ("reason", "request withdrawn")]).await.status(), 303);
+        assert!(app.allowed(phone, "whatsapp", "marketing").await, "lifted, and the customer's START is the latest statement");
+
+        let audited = app.count("SELECT COUNT(*) FROM audit_log WHERE action IN ('preference.dnc_set', 'preference.dnc_lift') AND actor = 'admin@example.com'").await;
+        assert_eq!(audited, 2, "setting and lifting are in the audit log");
+    }
+}
+
+on_both_databases! {
+    async fn review_decisions_and_lifted_exclusions_are_in_the_audit_log(app: TestApp) {
+        let phone = "+31612345091";
+        app.register_outbound(json!({"message_id": "SMaudit1", "contact": phone, "journey": "spring", "purpose": "marketing"})).await;
+        let p = params(&[("MessageSid", "SMaudit1"), ("MessageStatus", "failed"), ("ErrorCode", "63014"), ("To", &format!("whatsapp:{phone}"))]);
+        assert_eq!(app.post_twilio(&p).await.status(), 200);
+        let admin = app.sign_in_as("admin@example.com", "admin").await;
+        let review: String = sqlx::query_scalar("SELECT id FROM reviews").fetch_one(app.db().reader()).await.unwrap();
+        assert_eq!(admin.post(&format!("/reviews/{review}"), &[("decision", "confirm"), ("reason", "they blocked us")]).await.status(), 303);
+        let exclusion: String = sqlx::query_scalar("SELECT id FROM journey_exclusions").fetch_one(app.db().reader()).await.unwrap();
+        assert_eq!(admin.post(&format!("/exclusions/{exclusion}/lift"), &[("reason", "asked to rejoin")]).await.status(), 303);
+        assert_eq!(admin.post(&format!("/exclusions/{exclusion}/lift"), &[("reason", "twice")]).await.status(), 409);
+        let audit = admin.get("/admin/audit?action=preference.").await.text().await.unwrap();
+        for expected in ["preference.review_decided", "they blocked us", "preference.exclusion_lifted", "asked to rejoin"] {
+            assert!(audit.contains(expected), "the audit page shows {expected}: {audit}");
+        }
+        assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'preference.%'").await, 2, "one row per decision");
     }
 }

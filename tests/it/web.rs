@@ -22,6 +22,8 @@ on_both_databases! {
         };
         let sales_page = format!("/conversations/{sales}");
         let service_page = format!("/conversations/{service}");
+        let contact: String = sqlx::query_scalar("SELECT contact_id FROM conversations WHERE id = $1").bind(&sales).fetch_one(app.db().reader()).await.unwrap();
+        let contact_page = format!("/contacts/{contact}");
         // (path, anonymous, sales agent, service agent, sales lead, admin)
         let gets: Vec<(&str, [u16; 5])> = vec![
             ("/queue", [303, 200, 200, 200, 200]),
@@ -29,6 +31,14 @@ on_both_databases! {
             (&sales_page, [303, 200, 404, 200, 200]),
             (&service_page, [303, 404, 200, 404, 200]),
             ("/team", [303, 403, 403, 200, 200]),
+            ("/breaches", [303, 403, 403, 200, 200]),
+            ("/reports", [303, 403, 403, 200, 200]),
+            ("/reports.csv?table=daily", [303, 403, 403, 200, 200]),
+            ("/reviews", [303, 200, 200, 200, 200]),
+            (&contact_page, [303, 200, 404, 200, 200]),
+            ("/admin/rules", [303, 403, 403, 403, 200]),
+            ("/admin/audit", [303, 403, 403, 403, 200]),
+            ("/admin/settings", [303, 403, 403, 403, 200]),
             ("/conversations/does-not-exist", [303, 404, 404, 404, 404]),
             ("/api/v1/events", [401, 401, 401, 401, 401]),
             ("/healthz", [200, 200, 200, 200, 200]),
@@ -42,9 +52,12 @@ on_both_databases! {
             }
         }
         let note = format!("{sales_page}/note");
+        let dnc = format!("{contact_page}/do-not-contact");
         let posts: Vec<(&str, [u16; 5])> = vec![
             (&note, [303, 303, 404, 303, 303]),
             ("/me/away", [303, 303, 303, 303, 303]),
+            // Refused before the form is read; the admin's lacks its fields.
+            (&dnc, [303, 403, 403, 403, 422]),
         ];
         for (path, expected) in &posts {
             for (i, session) in who.iter().enumerate() {

@@ -53,6 +53,10 @@ struct ContactPage {
     exclusions: Vec<ExclusionView>,
     ledger: Vec<LedgerRow>,
     conversations: Vec<(String, String)>,
+    id: String,
+    /// Administrators may set or lift a do-not-contact here.
+    is_admin: bool,
+    do_not_contact: bool,
 }
 
 /// Conversations of the contact the user may open; a user who may open none
@@ -183,6 +187,9 @@ pub async fn page(
         exclusions,
         ledger,
         conversations,
+        do_not_contact: preferences::do_not_contact(&state.db, &id).await?,
+        is_admin: current.user.is_admin(),
+        id,
     };
     Ok(render(&page))
 }
@@ -324,4 +331,54 @@ pub async fn lift(
         ));
     }
     Ok(Redirect::to("/reviews").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DoNotContactForm {
+    /// `set` or `lift`.
+    action: String,
+    reason: String,
+}
+
+/// An administrator sets or lifts a manual do-not-contact, with a reason.
+pub async fn do_not_contact(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    Form(form): Form<DoNotContactForm>,
+) -> Result<Response, WebError> {
+    let set = match form.action.as_str() {
+        "set" => true,
+        "lift" => false,
+        _ => return Err(WebError::bad("action", "set or lift")),
+    };
+    let reason = form.reason.trim();
+    if reason.is_empty() {
+        return Err(WebError::bad("reason", "say why, for the record"));
+    }
+    let known: Option<String> = sqlx::query_scalar("SELECT id FROM contacts WHERE id = $1")
+        .bind(&id)
+        .fetch_optional(state.db.reader())
+        .await
+        .map_err(StoreError::from)?;
+    if known.is_none() {
+        return Err(WebError::NotFound("contact"));
+    }
+    if preferences::do_not_contact(&state.db, &id).await? == set {
+        return Err(WebError::Conflict(if set {
+            "this contact is already on do-not-contact".into()
+        } else {
+            "this contact is not on do-not-contact".into()
+        }));
+    }
+    preferences::set_do_not_contact(
+        &state.db,
+        &id,
+        set,
+        &admin.user.email,
+        reason,
+        state.clock.now_ms(),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/contacts/{id}")).into_response())
 }

@@ -168,7 +168,7 @@ fn reason_words(r: Reason) -> &'static str {
         Reason::OptedIn => "the customer opted in",
         Reason::DncLifted => "do-not-contact was lifted",
         Reason::Reachable => "reachable again",
-        Reason::DoNotContact => "an administrator set do-not-contact",
+        Reason::DoNotContact => "do-not-contact is set",
         Reason::UnderReview => "held for review by the preference policy",
         Reason::ExcludedFromJourney => "excluded from this journey",
         Reason::OptedOut => "the customer opted out",

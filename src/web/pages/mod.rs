@@ -42,6 +42,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/team", get(team::page))
         .route("/breaches", get(breaches::page))
         .route("/contacts/{id}", get(contacts::page))
+        .route(
+            "/contacts/{id}/do-not-contact",
+            post(contacts::do_not_contact),
+        )
         .route("/reviews", get(contacts::reviews))
         .route("/reviews/{id}", post(contacts::decide))
         .route("/exclusions/{id}/lift", post(contacts::lift))
@@ -79,6 +83,31 @@ fn admin_routes() -> Router<AppState> {
         .merge(admin_ops::routes())
 }
 
+/// Files changed on disk that do not check: the desk runs on the last good
+/// version, and administrators are told on every page until they fix it.
+fn broken_files(state: &AppState) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(e) = state.rules.last_error() {
+        let first = e.0.first().map(ToString::to_string).unwrap_or_default();
+        out.push(format!(
+            "A rules file changed on disk does not compile ({first}; {} problem(s) in all, see Admin → Rules). New replies are still classified with the last good rules.",
+            e.0.len()
+        ));
+    }
+    let policy = state
+        .policy_files
+        .last_error
+        .lock()
+        .ok()
+        .and_then(|e| e.clone());
+    if let Some(e) = policy {
+        out.push(format!(
+            "rules/status_codes.toml or rules/preference_policy.toml changed on disk and does not check: {e}. The desk keeps the last good status codes and policy until the file is fixed."
+        ));
+    }
+    out
+}
+
 /// What every page's frame needs.
 pub struct Chrome {
     pub user: Option<UserChip>,
@@ -113,6 +142,9 @@ impl Chrome {
                 "Email is not being delivered: no [smtp] is configured, so escalations are written to {} instead.",
                 crate::notify::email::outbox_dir(&state.config.data_dir).display()
             ));
+        }
+        if u.is_admin() {
+            banners.extend(broken_files(state));
         }
         if u.teams.is_empty() && !u.is_admin() {
             banners.push("You are not in any team yet, so your queue is empty. Ask an administrator to add you to a team.".into());
