@@ -83,6 +83,11 @@ enum Command {
         #[command(subcommand)]
         action: ApikeyAction,
     },
+    /// Give contacts their email addresses.
+    Contacts {
+        #[command(subcommand)]
+        action: ContactsAction,
+    },
     /// Record conversions.
     Conversions {
         #[command(subcommand)]
@@ -111,6 +116,14 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ContactsAction {
+    /// Import contacts' email addresses from CSV (header: contact,email[,name];
+    /// contact in E.164). Bad rows are reported by line and skipped; running
+    /// it twice changes nothing. Exits 1 when some rows were bad.
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -248,6 +261,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Apikey { action }) => apikey(load_config(&cli)?, action),
+        Some(Command::Contacts {
+            action: ContactsAction::Import { file },
+        }) => import_contacts(load_config(&cli)?, file),
         Some(Command::Conversions {
             action: ConversionsAction::Import { file },
         }) => import_conversions(load_config(&cli)?, file),
@@ -457,15 +473,13 @@ fn policy_check(dir: &std::path::Path, teams: &[String]) -> bool {
     }
 }
 
-fn import_conversions(config: Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+/// A CSV file to import, with a progress bar over its bytes (on a terminal).
+fn open_import(
+    file: &std::path::Path,
+) -> anyhow::Result<(std::fs::File, u64, indicatif::ProgressBar)> {
     let input = std::fs::File::open(file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
-    let source = format!(
-        "csv:{}",
-        file.file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-    );
     let progress = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(size)
     } else {
@@ -476,6 +490,50 @@ fn import_conversions(config: Config, file: &std::path::Path) -> anyhow::Result<
     ) {
         progress.set_style(style.progress_chars("=> "));
     }
+    Ok((input, size, progress))
+}
+
+fn import_contacts(config: Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let (input, size, progress) = open_import(file)?;
+    let summary = runtime()?.block_on(async {
+        let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
+        db.migrate().await?;
+        let summary = replydesk::contacts::import_csv(
+            &db,
+            std::io::BufReader::new(input),
+            SystemClock.now_ms(),
+            |bytes| progress.set_position(bytes.min(size)),
+        )
+        .await?;
+        db.close().await;
+        anyhow::Ok(summary)
+    })?;
+    progress.finish_and_clear();
+    for bad in &summary.bad {
+        eprintln!("line {}: {}", bad.line, bad.reason);
+    }
+    println!(
+        "{} rows: {} contacts created, {} updated, {} already as in the file, {} bad",
+        summary.rows,
+        summary.created,
+        summary.updated,
+        summary.unchanged,
+        summary.bad.len()
+    );
+    Ok(if summary.bad.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn import_conversions(config: Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let (input, size, progress) = open_import(file)?;
+    let source = format!(
+        "csv:{}",
+        file.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    );
     let summary = runtime()?.block_on(async {
         let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
         db.migrate().await?;

@@ -344,3 +344,74 @@ on_both_databases! {
         assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'preference.%'").await, 2, "one row per decision");
     }
 }
+
+const CONTACTS_CSV: &str = "contact,email,name
++31612349001,Ana@Example.com,Ana Jansen
++31612349002,not-an-email,Bo
+0612349003,c@example.com,
++31612349004,d@example.com
+";
+
+on_both_databases! {
+    async fn a_contacts_import_gives_emails_to_phone_contacts_so_an_email_unsubscribe_reaches_them(app: TestApp) {
+        let import = || replydesk::contacts::import_csv(app.db(), CONTACTS_CSV.as_bytes(), app.now(), |_| {});
+        let first = import().await.unwrap();
+        let bad: Vec<(u64, &str)> = first.bad.iter().map(|b| (b.line, b.reason.split(':').next().unwrap())).collect();
+        assert_eq!(bad, [(3, "email"), (4, "contact")], "bad rows by line and field: {:?}", first.bad);
+        assert_eq!((first.rows, first.created, first.updated, first.unchanged), (4, 2, 0, 0));
+        let second = import().await.unwrap();
+        assert_eq!((second.created, second.updated, second.unchanged, second.bad.len()), (0, 0, 2, 2), "a second run changes nothing");
+        let email: String = sqlx::query_scalar("SELECT email FROM contacts WHERE phone = '+31612349001'").fetch_one(app.db().reader()).await.unwrap();
+        assert_eq!(email, "ana@example.com");
+        let wrong = replydesk::contacts::import_csv(app.db(), "phone,mail\n".as_bytes(), app.now(), |_| {}).await;
+        assert!(wrong.unwrap_err().to_string().starts_with("line 1: unknown column \"phone\""), "a wrong header is refused before any row");
+
+        // The email system says Ana unsubscribed: it reaches her phone contact's email channel.
+        let key = app.api_key().await;
+        let body = json!({"external_id": "esp-1", "contact": "ana@example.com", "channel": "email", "purpose": "marketing",
+            "effect": "opt_out", "source": "newsletter", "occurred_at": T0 - 60_000});
+        assert_eq!(post_preference(&app, &key, body).await.status(), 201);
+        assert!(!app.allowed("+31612349001", "email", "marketing").await, "the unsubscribe is on the contact the desk knows by phone");
+        assert!(app.allowed("+31612349001", "whatsapp", "marketing").await, "and, by default, on email only");
+    }
+}
+
+/// The command line, as an operator runs it: a summary, bad rows by line, exit 1.
+#[test]
+fn the_contacts_import_command_reports_bad_rows_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("contacts.csv");
+    std::fs::write(&file, CONTACTS_CSV).unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_replydesk"))
+            .args(["contacts", "import"])
+            .arg(&file)
+            .env(
+                "REPLYDESK_DATABASE_URL",
+                format!("sqlite://{}/desk.db", dir.path().display()),
+            )
+            .env("REPLYDESK_RULES_DIR", repo().join("rules"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    let (out, err) = (
+        String::from_utf8_lossy(&first.stdout),
+        String::from_utf8_lossy(&first.stderr),
+    );
+    assert_eq!(first.status.code(), Some(1), "{out}{err}");
+    assert!(
+        out.contains("4 rows: 2 contacts created, 0 updated, 0 already as in the file, 2 bad"),
+        "{out}"
+    );
+    assert!(
+        err.contains("line 3: email:") && err.contains("line 4: contact:"),
+        "{err}"
+    );
+    let second = run();
+    assert!(
+        String::from_utf8_lossy(&second.stdout)
+            .contains("0 contacts created, 0 updated, 2 already as in the file")
+    );
+}
