@@ -301,8 +301,46 @@ pub async fn list(db: &Db, user: &User, f: &QueueFilter, now: Millis) -> StoreRe
     })
 }
 
-/// Open conversations per tab under the same visibility and filters, in one pass.
+/// Open conversations per tab under the same visibility and filters. Without
+/// a search, one small query per tab: each can use an index (assignee, team,
+/// due time). A search reads every open conversation's text anyway, so then
+/// one pass sums all four.
 async fn counts(db: &Db, user: &User, f: &QueueFilter, now: Millis) -> StoreResult<Counts> {
+    if f.q.as_deref().is_some_and(|q| !q.trim().is_empty()) {
+        return counts_in_one_pass(db, user, f, now).await;
+    }
+    let count = |tab: Tab| async move {
+        let mut sql = Sql::new("SELECT COUNT(*) FROM conversations c WHERE c.status = 'open'");
+        visible_and_filtered(&mut sql, user, f);
+        match tab {
+            Tab::Mine => {
+                let me = sql.bind(Param::Text(user.email.clone()));
+                sql.and(&format!("c.assignee = {me}"));
+            }
+            Tab::Unassigned => sql.and("c.assignee IS NULL"),
+            Tab::Breached => {
+                let t = sql.bind(Param::Int(now));
+                sql.and(&format!("c.due_at < {t}"));
+            }
+            Tab::Team | Tab::Closed => {}
+        }
+        let n: i64 = sql.query().fetch_one(db.reader()).await?.try_get(0)?;
+        StoreResult::Ok(n)
+    };
+    Ok(Counts {
+        team: count(Tab::Team).await?,
+        mine: count(Tab::Mine).await?,
+        unassigned: count(Tab::Unassigned).await?,
+        breached: count(Tab::Breached).await?,
+    })
+}
+
+async fn counts_in_one_pass(
+    db: &Db,
+    user: &User,
+    f: &QueueFilter,
+    now: Millis,
+) -> StoreResult<Counts> {
     let mut sql = Sql::new("");
     let me = sql.bind(Param::Text(user.email.clone()));
     let t = sql.bind(Param::Int(now));

@@ -182,6 +182,7 @@ on_both_databases! {
         assert_eq!(second.matches("<tr data-id=").count(), 6);
         let found = agent.get("/queue?tab=team&q=sofa").await.text().await.unwrap();
         assert_eq!(found.matches("<tr data-id=").count(), 1, "search by text");
+        assert!(found.contains("<span class=\"count\">1</span>") && !found.contains("<span class=\"count\">56</span>"), "the counts follow the search");
         let by_phone = agent.get("/queue?tab=team&q=5559999").await.text().await.unwrap();
         assert_eq!(by_phone.matches("<tr data-id=").count(), 1, "search by phone");
         let mine = agent.get("/queue?tab=mine").await.text().await.unwrap();
