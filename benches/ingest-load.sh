@@ -9,6 +9,8 @@
 #
 # Environment: DURATION (10) WARMUP (2) CONNS (64) RATES ("2000 5000")
 #              SYNC (full|normal, the desk's sqlite_synchronous; default full)
+#              ROUTER (true|false: whether the desk routes replies while it
+#              ingests; false shows the ingest path alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,6 +20,7 @@ WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-64}
 RATES=${RATES:-"2000 5000"}
 SYNC=${SYNC:-full}
+ROUTER=${ROUTER:-true}
 SECRET=bench-app-secret-5b2f0c1e9d8a   # bench-limit's load generator signs with this
 
 [[ -d "$LIMIT" ]] || { echo "bench-limit not found at $LIMIT"; exit 1; }
@@ -41,7 +44,7 @@ load() { # $1 url, rest: extra args; prints bench-limit's result line
 answered() { sed -n 's/^total requests answered 200 (warm-up included): //p' "$WORK/load.err"; }
 
 echo "# ingest load $(date -u +%Y-%m-%dT%H:%M:%SZ) — $(nproc) cores, $(rustc --version)"
-echo "load: bench-limit's generator, DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS; desk sqlite_synchronous=$SYNC"
+echo "load: bench-limit's generator, DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS; desk sqlite_synchronous=$SYNC, router=$ROUTER"
 
 # 1. The reference server.
 timeout 600 "$LB/server" --addr 127.0.0.1:0 --db "$WORK/limit.db" >"$WORK/limit.out" 2>"$WORK/limit.err" &
@@ -60,6 +63,9 @@ database_url = "sqlite://$WORK/desk.db"
 rules_dir = "$ROOT/rules"
 data_dir = "$WORK/data"
 sqlite_synchronous = "$SYNC"
+
+[workers]
+router = $ROUTER
 
 [[channel]]
 name = "main"

@@ -100,10 +100,13 @@ impl Db {
             SqliteSync::Full => "FULL",
             SqliteSync::Normal => "NORMAL",
         };
+        // No automatic checkpoints: they would run inside the writer's
+        // commits, and copying the WAL back (with its fsync) stalled every
+        // webhook waiting behind them. `checkpoints` does it beside the writer.
         let pragmas = format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
              PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4000;"
+             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;"
         );
         let pool = |max: u32| {
             let pragmas = pragmas.clone();
@@ -129,6 +132,7 @@ impl Db {
             .await
             .map_err(connect_err)?;
         let read = pool(8).connect_with(options).await.map_err(connect_err)?;
+        tokio::spawn(checkpoints(read.clone()));
         Ok(Db {
             write,
             read,
@@ -185,6 +189,34 @@ impl Db {
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+    }
+}
+
+/// Copies the SQLite WAL back into the database every second, on a reader
+/// connection, so the writer never does it inside a commit. A passive
+/// checkpoint never blocks the writer or readers; once one has copied
+/// everything, the writer starts the WAL over, so it stays small. Ends when
+/// the pool closes.
+async fn checkpoints(pool: AnyPool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            Ok(_) => metrics::histogram!("replydesk_sqlite_checkpoint_seconds")
+                .record(started.elapsed().as_secs_f64()),
+            Err(_) if pool.is_closed() => return,
+            Err(error) => {
+                tracing::warn!(%error, "SQLite checkpoint failed; the write-ahead log grows until the next one succeeds");
+            }
+        }
     }
 }
 
