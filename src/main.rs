@@ -509,22 +509,36 @@ fn import_contacts(config: Config, file: &std::path::Path) -> anyhow::Result<Exi
         anyhow::Ok(summary)
     })?;
     progress.finish_and_clear();
-    for bad in &summary.bad {
-        eprintln!("line {}: {}", bad.line, bad.reason);
+    let bad: Vec<_> = summary
+        .bad
+        .iter()
+        .map(|b| (b.line, b.reason.as_str()))
+        .collect();
+    Ok(finish_import(
+        &bad,
+        &format!(
+            "{} rows: {} contacts created, {} updated, {} already as in the file, {} bad",
+            summary.rows,
+            summary.created,
+            summary.updated,
+            summary.unchanged,
+            summary.bad.len()
+        ),
+    ))
+}
+
+/// Prints an import's bad rows (by line, on stderr) and its summary; exit 1
+/// when any row was bad, so a script notices.
+fn finish_import(bad: &[(u64, &str)], summary: &str) -> ExitCode {
+    for (line, reason) in bad {
+        eprintln!("line {line}: {reason}");
     }
-    println!(
-        "{} rows: {} contacts created, {} updated, {} already as in the file, {} bad",
-        summary.rows,
-        summary.created,
-        summary.updated,
-        summary.unchanged,
-        summary.bad.len()
-    );
-    Ok(if summary.bad.is_empty() {
+    println!("{summary}");
+    if bad.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
 }
 
 fn import_conversions(config: Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -551,22 +565,22 @@ fn import_conversions(config: Config, file: &std::path::Path) -> anyhow::Result<
         anyhow::Ok(summary)
     })?;
     progress.finish_and_clear();
-    for bad in &summary.bad {
-        eprintln!("line {}: {}", bad.line, bad.reason);
-    }
-    println!(
-        "{} rows: {} recorded ({} attributed to a send), {} already recorded, {} bad",
-        summary.rows,
-        summary.recorded,
-        summary.attributed,
-        summary.repeats,
-        summary.bad.len()
-    );
-    Ok(if summary.bad.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    let bad: Vec<_> = summary
+        .bad
+        .iter()
+        .map(|b| (b.line, b.reason.as_str()))
+        .collect();
+    Ok(finish_import(
+        &bad,
+        &format!(
+            "{} rows: {} recorded ({} attributed to a send), {} already recorded, {} bad",
+            summary.rows,
+            summary.recorded,
+            summary.attributed,
+            summary.repeats,
+            summary.bad.len()
+        ),
+    ))
 }
 
 fn run_seed(config: Config, options: &replydesk::seed::SeedOptions) -> anyhow::Result<ExitCode> {

@@ -207,6 +207,22 @@ fn search(sql: &mut Sql, q: &str) {
     ));
 }
 
+/// What puts an open conversation in `tab` (beyond being open and visible).
+fn tab_condition(sql: &mut Sql, tab: Tab, user: &User, now: Millis) {
+    match tab {
+        Tab::Mine => {
+            let me = sql.bind(Param::Text(user.email.clone()));
+            sql.and(&format!("c.assignee = {me}"));
+        }
+        Tab::Unassigned => sql.and("c.assignee IS NULL"),
+        Tab::Breached => {
+            let t = sql.bind(Param::Int(now));
+            sql.and(&format!("c.due_at < {t}"));
+        }
+        Tab::Team | Tab::Closed => {}
+    }
+}
+
 const PAGE: i64 = 50;
 
 /// One page of the queue and the counts per tab.
@@ -222,18 +238,7 @@ pub async fn list(db: &Db, user: &User, f: &QueueFilter, now: Millis) -> StoreRe
         Tab::Closed => sql.and("c.status IN ('resolved', 'closed')"),
         _ => sql.and("c.status = 'open'"),
     }
-    match f.tab {
-        Tab::Mine => {
-            let me = sql.bind(Param::Text(user.email.clone()));
-            sql.and(&format!("c.assignee = {me}"));
-        }
-        Tab::Unassigned => sql.and("c.assignee IS NULL"),
-        Tab::Breached => {
-            let t = sql.bind(Param::Int(now));
-            sql.and(&format!("c.due_at < {t}"));
-        }
-        Tab::Team | Tab::Closed => {}
-    }
+    tab_condition(&mut sql, f.tab, user, now);
     if let Some((key, id)) = f.after.as_deref().and_then(|a| a.split_once('.')) {
         let key: i64 = key.parse().unwrap_or(0);
         let (k, i) = (
@@ -312,18 +317,7 @@ async fn counts(db: &Db, user: &User, f: &QueueFilter, now: Millis) -> StoreResu
     let count = |tab: Tab| async move {
         let mut sql = Sql::new("SELECT COUNT(*) FROM conversations c WHERE c.status = 'open'");
         visible_and_filtered(&mut sql, user, f);
-        match tab {
-            Tab::Mine => {
-                let me = sql.bind(Param::Text(user.email.clone()));
-                sql.and(&format!("c.assignee = {me}"));
-            }
-            Tab::Unassigned => sql.and("c.assignee IS NULL"),
-            Tab::Breached => {
-                let t = sql.bind(Param::Int(now));
-                sql.and(&format!("c.due_at < {t}"));
-            }
-            Tab::Team | Tab::Closed => {}
-        }
+        tab_condition(&mut sql, tab, user, now);
         let n: i64 = sql.query().fetch_one(db.reader()).await?.try_get(0)?;
         StoreResult::Ok(n)
     };
