@@ -113,8 +113,10 @@ impl Router {
         self
     }
 
-    /// Waits, at most 50 ms, while webhooks wait for the writer: a provider
+    /// Waits, at most 250 ms, while webhooks wait for the writer: a provider
     /// is waiting for those answers, nobody waits for a routing decision.
+    /// Under load the router then routes in larger batches, which costs the
+    /// writer less per reply.
     async fn let_ingest_go_first(&self) {
         let Some(pending) = self
             .ingest_pending
@@ -123,7 +125,7 @@ impl Router {
         else {
             return;
         };
-        let deadline = std::time::Instant::now() + Duration::from_millis(50);
+        let deadline = std::time::Instant::now() + Duration::from_millis(250);
         while pending.load(std::sync::atomic::Ordering::Relaxed) > 0
             && std::time::Instant::now() < deadline
         {
