@@ -51,12 +51,7 @@ where
     Ok(id)
 }
 
-/// A row the import could not use, by its line in the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadRow {
-    pub line: u64,
-    pub reason: String,
-}
+pub use crate::csv_import::BadRow;
 
 /// What an import did.
 #[derive(Debug, Default)]
@@ -102,15 +97,9 @@ pub async fn import_csv(
     now: Millis,
     mut progress: impl FnMut(u64),
 ) -> Result<ImportSummary, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(input);
-    let header = reader
-        .headers()
-        .map_err(|e| ImportError::File(format!("line 1: {e}")))?
-        .clone();
-    let index = column_index(&header)?;
+    let mut reader = crate::csv_import::reader(input);
+    let index = crate::csv_import::column_index(&mut reader, &COLUMNS, &REQUIRED)
+        .map_err(ImportError::File)?;
     let mut summary = ImportSummary::default();
     let mut batch = Vec::with_capacity(BATCH);
     for record in reader.records() {
@@ -135,26 +124,7 @@ pub async fn import_csv(
     Ok(summary)
 }
 
-fn column_index(header: &csv::StringRecord) -> Result<[Option<usize>; 3], ImportError> {
-    if let Some(unknown) = header.iter().find(|h| !COLUMNS.contains(h)) {
-        return Err(ImportError::File(format!(
-            "line 1: unknown column {unknown:?}; the columns are {}",
-            COLUMNS.join(",")
-        )));
-    }
-    let index = COLUMNS.map(|c| header.iter().position(|h| h == c));
-    for (name, at) in COLUMNS.iter().zip(&index) {
-        if at.is_none() && REQUIRED.contains(name) {
-            return Err(ImportError::File(format!(
-                "line 1: the header has no {name:?} column; required: {}",
-                REQUIRED.join(",")
-            )));
-        }
-    }
-    Ok(index)
-}
-
-fn check_row(row: &csv::StringRecord, index: &[Option<usize>; 3]) -> Result<ContactRow, String> {
+fn check_row(row: &csv::StringRecord, index: &[Option<usize>]) -> Result<ContactRow, String> {
     let field = |i: usize| {
         index[i]
             .and_then(|at| row.get(at))

@@ -215,8 +215,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Migrate) => {
             let config = load_config(&cli)?;
             runtime()?.block_on(async {
-                let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
-                db.migrate().await?;
+                open_db(&config).await?.close().await;
                 println!("database is up to date");
                 anyhow::Ok(ExitCode::SUCCESS)
             })
@@ -380,8 +379,7 @@ fn rules_dry_run(
 
 fn apikey(config: Config, action: &ApikeyAction) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
-        db.migrate().await?;
+        let db = open_db(&config).await?;
         let now = SystemClock.now_ms();
         match action {
             ApikeyAction::Create { name } => {
@@ -436,8 +434,7 @@ fn user_add(
     };
     users::check_password_strength(&password)?;
     runtime()?.block_on(async {
-        let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
-        db.migrate().await?;
+        let db = open_db(&config).await?;
         let hash = users::hash_password(password).await?;
         let id = users::create(&db, email, role, teams, Some(&hash), SystemClock.now_ms()).await?;
         println!("created {} {email} ({id})", role.as_str());
@@ -496,8 +493,7 @@ fn open_import(
 fn import_contacts(config: Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let (input, size, progress) = open_import(file)?;
     let summary = runtime()?.block_on(async {
-        let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
-        db.migrate().await?;
+        let db = open_db(&config).await?;
         let summary = replydesk::contacts::import_csv(
             &db,
             std::io::BufReader::new(input),
@@ -549,8 +545,7 @@ fn import_conversions(config: Config, file: &std::path::Path) -> anyhow::Result<
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     );
     let summary = runtime()?.block_on(async {
-        let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
-        db.migrate().await?;
+        let db = open_db(&config).await?;
         let input = std::io::BufReader::new(input);
         let summary = replydesk::reports::conversions::import_csv(
             &db,
@@ -583,10 +578,16 @@ fn import_conversions(config: Config, file: &std::path::Path) -> anyhow::Result<
     ))
 }
 
+/// The configured database, migrated to this build's schema.
+async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
 fn run_seed(config: Config, options: &replydesk::seed::SeedOptions) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
-        db.migrate().await?;
+        let db = open_db(&config).await?;
         let started = std::time::Instant::now();
         let done = replydesk::seed::seed(&db, &config, options, SystemClock.now_ms()).await?;
         db.close().await;

@@ -427,12 +427,7 @@ pub(crate) async fn record_for_conversation(
     Ok(())
 }
 
-/// A CSV row that was not applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadRow {
-    pub line: u64,
-    pub reason: String,
-}
+pub use crate::csv_import::BadRow;
 
 /// What an import did.
 #[derive(Debug, Clone, Default)]
@@ -474,15 +469,9 @@ pub async fn import_csv(
     now: Millis,
     mut progress: impl FnMut(u64),
 ) -> Result<ImportSummary, ReportsError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(input);
-    let header = reader
-        .headers()
-        .map_err(|e| ReportsError::Csv(format!("line 1: {e}")))?
-        .clone();
-    let index = column_index(&header)?;
+    let mut reader = crate::csv_import::reader(input);
+    let index = crate::csv_import::column_index(&mut reader, &COLUMNS, &REQUIRED)
+        .map_err(ReportsError::Csv)?;
     let mut summary = ImportSummary::default();
     let mut batch: Vec<Checked> = Vec::with_capacity(BATCH);
     for record in reader.records() {
@@ -513,30 +502,6 @@ pub async fn import_csv(
     apply(db, config, &mut batch, source, now, &mut summary).await?;
     progress(u64::MAX);
     Ok(summary)
-}
-
-fn column_index(header: &csv::StringRecord) -> Result<Vec<Option<usize>>, ReportsError> {
-    for name in header {
-        if !COLUMNS.contains(&name) {
-            return Err(ReportsError::Csv(format!(
-                "line 1: unknown column {name:?}; the columns are {}",
-                COLUMNS.join(",")
-            )));
-        }
-    }
-    let index: Vec<Option<usize>> = COLUMNS
-        .iter()
-        .map(|c| header.iter().position(|h| h == *c))
-        .collect();
-    for (name, at) in COLUMNS.iter().zip(&index) {
-        if at.is_none() && REQUIRED.contains(name) {
-            return Err(ReportsError::Csv(format!(
-                "line 1: the header has no {name:?} column; required: {}",
-                REQUIRED.join(",")
-            )));
-        }
-    }
-    Ok(index)
 }
 
 fn from_record(row: &csv::StringRecord, index: &[Option<usize>]) -> Result<NewConversion, Invalid> {
