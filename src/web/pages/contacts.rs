@@ -123,11 +123,14 @@ pub async fn page(
         row.try_get(3).map_err(StoreError::from)?,
     );
     let mut states = Vec::new();
+    // Do-not-contact covers every channel and purpose: any answer shows it.
+    let mut do_not_contact = false;
     for channel in PrefChannel::ALL {
         for purpose in Purpose::ALL {
             let e =
                 preferences::eligibility_for_contact(&state.db, &id, "", *channel, *purpose, None)
                     .await?;
+            do_not_contact |= e.reason == preferences::precedence::Reason::DoNotContact;
             states.push(StateRow {
                 channel: channel.as_str(),
                 purpose: purpose.as_str(),
@@ -187,7 +190,7 @@ pub async fn page(
         exclusions,
         ledger,
         conversations,
-        do_not_contact: preferences::do_not_contact(&state.db, &id).await?,
+        do_not_contact,
         is_admin: current.user.is_admin(),
         id,
     };
