@@ -305,13 +305,25 @@ async fn insert_events(
         .iter()
         .filter(|(e, _)| seen.insert(e.dedupe_key.as_str()))
         .collect();
-    let mut new_keys = HashSet::with_capacity(unique.len());
+    // SQLite has one writer, so the keys not stored before this statement
+    // are exactly those it inserts: asking first (usually no rows) saves a
+    // round trip per inserted row that RETURNING costs through sqlx's
+    // SQLite worker. PostgreSQL instances insert concurrently and need
+    // RETURNING to know which rows were theirs.
+    let returning = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => "RETURNING dedupe_key",
+    };
+    let mut new_keys = match backend {
+        Backend::Sqlite => not_stored(tx, &unique).await?,
+        Backend::Postgres => HashSet::with_capacity(unique.len()),
+    };
     for chunk in fixed_chunks(&unique) {
         let sql = format!(
             "INSERT INTO events (dedupe_key, payload_id, provider, channel, kind, direction, provider_id, \
                contact_id, occurred_at, received_at, msg_type, body, payload, title, context_id, status, \
                error_code, error_title, detail, category, rule_id, match_start, match_end, lang, rules_version, routed_at) \
-             VALUES {} ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
+             VALUES {} ON CONFLICT (dedupe_key) DO NOTHING {returning}",
             values_rows(backend, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
@@ -348,9 +360,38 @@ async fn insert_events(
                 // Only customer replies wait for the router.
                 .bind((!e.is_reply()).then_some(p.received_at));
         }
-        for row in q.fetch_all(&mut **tx).await? {
-            new_keys.insert(row.try_get::<String, _>(0)?);
+        match backend {
+            Backend::Sqlite => {
+                q.execute(&mut **tx).await?;
+            }
+            Backend::Postgres => {
+                for row in q.fetch_all(&mut **tx).await? {
+                    new_keys.insert(row.try_get::<String, _>(0)?);
+                }
+            }
         }
     }
     Ok(new_keys)
+}
+
+/// The keys among `events` that are not stored yet.
+async fn not_stored(
+    tx: &mut Transaction<'static, Any>,
+    events: &[&(&NormalizedEvent, &PayloadRow)],
+) -> Result<HashSet<String>, StoreError> {
+    let mut fresh: HashSet<String> = events.iter().map(|(e, _)| e.dedupe_key.clone()).collect();
+    for chunk in fixed_chunks(events) {
+        let sql = format!(
+            "SELECT dedupe_key FROM events WHERE dedupe_key IN ({})",
+            vec!["?"; chunk.len()].join(",")
+        );
+        let mut q = sqlx::query(&sql);
+        for (e, _) in chunk {
+            q = q.bind(&e.dedupe_key);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            fresh.remove(&row.try_get::<String, _>(0)?);
+        }
+    }
+    Ok(fresh)
 }

@@ -7,7 +7,7 @@ use sqlx::{Any, Row, Transaction};
 use super::precedence::{Decision, Effect, LedgerEvent, Query, Reason, decide};
 use crate::clock::Millis;
 use crate::model::{PrefChannel, Purpose};
-use crate::store::{Db, StoreError, StoreResult, placeholders};
+use crate::store::{Db, StoreError, StoreResult, fixed_chunks, placeholders, values_rows};
 
 /// A preference event about to be written.
 #[derive(Debug, Clone)]
@@ -36,34 +36,40 @@ pub async fn insert(
     rows: &[NewPreference],
     now: Millis,
 ) -> StoreResult<u64> {
+    const COLS: usize = 17;
+    let backend = crate::store::backend_of(tx);
     let mut added = 0;
-    for p in rows {
-        let done = sqlx::query(
+    // One statement per chunk, not per row: an opt-out writes a row per
+    // scope, and ingest records a whole batch's signals at once.
+    for chunk in fixed_chunks(rows) {
+        let sql = format!(
             "INSERT INTO preference_events (id, dedupe_key, contact_id, channel, purpose, effect, signal, source, \
                evidence_message_id, evidence_status, evidence_code, rule_id, actor, reason, occurred_at, recorded_at, policy) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-             ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(&p.dedupe_key)
-        .bind(&p.contact_id)
-        .bind(p.channel.as_str())
-        .bind(p.purpose.as_str())
-        .bind(p.effect.as_str())
-        .bind(&p.signal)
-        .bind(&p.source)
-        .bind(&p.evidence_message_id)
-        .bind(&p.evidence_status)
-        .bind(&p.evidence_code)
-        .bind(&p.rule_id)
-        .bind(&p.actor)
-        .bind(&p.reason)
-        .bind(p.occurred_at)
-        .bind(now)
-        .bind(&p.policy)
-        .execute(&mut **tx)
-        .await?;
-        added += done.rows_affected();
+             VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
+            values_rows(backend, chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for p in chunk {
+            q = q
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(&p.dedupe_key)
+                .bind(&p.contact_id)
+                .bind(p.channel.as_str())
+                .bind(p.purpose.as_str())
+                .bind(p.effect.as_str())
+                .bind(&p.signal)
+                .bind(&p.source)
+                .bind(&p.evidence_message_id)
+                .bind(&p.evidence_status)
+                .bind(&p.evidence_code)
+                .bind(&p.rule_id)
+                .bind(&p.actor)
+                .bind(&p.reason)
+                .bind(p.occurred_at)
+                .bind(now)
+                .bind(&p.policy);
+        }
+        added += q.execute(&mut **tx).await?.rows_affected();
     }
     Ok(added)
 }

@@ -93,8 +93,14 @@ pub(crate) async fn record_from_events(
     if !failed.is_empty() {
         failures(tx, &failed, &provider_of, now, ctx, &policy, &mut signals).await?;
     }
+    // The batch's ledger rows go in together, after every signal's other
+    // effects, as `apply` orders them for one signal.
+    let mut rows = Vec::new();
     for signal in &signals {
-        apply(tx, signal, &policy, now, ctx).await?;
+        rows.extend(effects(tx, signal, &policy, now, ctx).await?);
+    }
+    if !rows.is_empty() {
+        ledger::insert(tx, &rows, now).await?;
     }
     Ok(())
 }
@@ -270,6 +276,22 @@ pub(crate) async fn apply(
     now: Millis,
     ctx: &SignalContext,
 ) -> StoreResult<()> {
+    let rows = effects(tx, s, policy, now, ctx).await?;
+    if !rows.is_empty() {
+        ledger::insert(tx, &rows, now).await?;
+    }
+    Ok(())
+}
+
+/// Applies a signal's review, journey and notification effects and returns
+/// the ledger rows it records, for the caller to write.
+async fn effects(
+    tx: &mut Transaction<'static, Any>,
+    s: &Signal<'_>,
+    policy: &Policy,
+    now: Millis,
+    ctx: &SignalContext,
+) -> StoreResult<Vec<NewPreference>> {
     let action = policy.action(s.kind);
     let policy_line =
         (!action.line.is_empty()).then(|| format!("{} [{}]", action.line, s.kind.as_str()));
@@ -303,16 +325,13 @@ pub(crate) async fn apply(
         );
         open_review(tx, s, &action.notify, &policy_line, ctx, now).await?;
     }
-    if !rows.is_empty() {
-        ledger::insert(tx, &rows, now).await?;
-    }
     if action.exclude_journey {
         exclude(tx, s, &policy_line, ctx, now).await?;
     }
     if let Some(team) = &action.notify {
         notify(tx, s, team, &policy_line, ctx, now).await?;
     }
-    Ok(())
+    Ok(rows)
 }
 
 fn row(
