@@ -178,6 +178,7 @@ impl Router {
         let limit = self.let_ingest_go_first().await;
         let now = self.clock.now_ms();
         let mut tx = self.db.writer().begin().await?;
+        let held = std::time::Instant::now();
         let replies = claim(&mut tx, self.db.backend(), limit).await?;
         if replies.is_empty() {
             tx.rollback().await?;
@@ -197,6 +198,8 @@ impl Router {
         }
         work.write(&mut tx).await?;
         tx.commit().await?;
+        // How long routing kept SQLite's one writer (and the webhooks behind it).
+        metrics::histogram!("replydesk_routing_hold_seconds").record(held.elapsed().as_secs_f64());
         metrics::counter!("replydesk_replies_routed_total").increment(replies.len() as u64);
         Ok((replies.len(), limit))
     }
