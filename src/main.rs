@@ -505,13 +505,8 @@ fn import_contacts(config: Config, file: &std::path::Path) -> anyhow::Result<Exi
         anyhow::Ok(summary)
     })?;
     progress.finish_and_clear();
-    let bad: Vec<_> = summary
-        .bad
-        .iter()
-        .map(|b| (b.line, b.reason.as_str()))
-        .collect();
     Ok(finish_import(
-        &bad,
+        &summary.bad,
         &format!(
             "{} rows: {} contacts created, {} updated, {} already as in the file, {} bad",
             summary.rows,
@@ -525,9 +520,9 @@ fn import_contacts(config: Config, file: &std::path::Path) -> anyhow::Result<Exi
 
 /// Prints an import's bad rows (by line, on stderr) and its summary; exit 1
 /// when any row was bad, so a script notices.
-fn finish_import(bad: &[(u64, &str)], summary: &str) -> ExitCode {
-    for (line, reason) in bad {
-        eprintln!("line {line}: {reason}");
+fn finish_import(bad: &[replydesk::csv_import::BadRow], summary: &str) -> ExitCode {
+    for row in bad {
+        eprintln!("line {}: {}", row.line, row.reason);
     }
     println!("{summary}");
     if bad.is_empty() {
@@ -560,13 +555,8 @@ fn import_conversions(config: Config, file: &std::path::Path) -> anyhow::Result<
         anyhow::Ok(summary)
     })?;
     progress.finish_and_clear();
-    let bad: Vec<_> = summary
-        .bad
-        .iter()
-        .map(|b| (b.line, b.reason.as_str()))
-        .collect();
     Ok(finish_import(
-        &bad,
+        &summary.bad,
         &format!(
             "{} rows: {} recorded ({} attributed to a send), {} already recorded, {} bad",
             summary.rows,

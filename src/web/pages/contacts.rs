@@ -292,10 +292,7 @@ pub async fn decide(
     Path(id): Path<String>,
     Form(form): Form<DecideForm>,
 ) -> Result<Response, WebError> {
-    let reason = form.reason.trim();
-    if reason.is_empty() {
-        return Err(WebError::bad("reason", "say why, for the record"));
-    }
+    let reason = required_reason(&form.reason)?;
     if !review::decide(
         &state.db,
         &current.user,
@@ -324,10 +321,7 @@ pub async fn lift(
     Path(id): Path<String>,
     Form(form): Form<LiftForm>,
 ) -> Result<Response, WebError> {
-    let reason = form.reason.trim();
-    if reason.is_empty() {
-        return Err(WebError::bad("reason", "say why, for the record"));
-    }
+    let reason = required_reason(&form.reason)?;
     if !review::lift_exclusion(&state.db, &admin.user, &id, reason, state.clock.now_ms()).await? {
         return Err(WebError::Conflict(
             "this exclusion was already lifted".into(),
@@ -355,10 +349,7 @@ pub async fn do_not_contact(
         "lift" => false,
         _ => return Err(WebError::bad("action", "set or lift")),
     };
-    let reason = form.reason.trim();
-    if reason.is_empty() {
-        return Err(WebError::bad("reason", "say why, for the record"));
-    }
+    let reason = required_reason(&form.reason)?;
     let known: Option<String> = sqlx::query_scalar("SELECT id FROM contacts WHERE id = $1")
         .bind(&id)
         .fetch_optional(state.db.reader())
@@ -384,4 +375,13 @@ pub async fn do_not_contact(
     )
     .await?;
     Ok(Redirect::to(&format!("/contacts/{id}")).into_response())
+}
+
+/// The reason a decision form must carry, trimmed; blank is refused at the field.
+fn required_reason(reason: &str) -> Result<&str, WebError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(WebError::bad("reason", "say why, for the record"));
+    }
+    Ok(reason)
 }
