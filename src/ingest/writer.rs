@@ -17,7 +17,7 @@ use super::event::{ContactRef, NormalizedEvent};
 use crate::clock::Millis;
 use crate::model::Provider;
 use crate::preferences::{self, SignalContext};
-use crate::store::{Backend, Db, StoreError, fixed_chunks, values_rows};
+use crate::store::{Backend, Db, StoreError, fixed_chunks, or_fail, values_rows};
 use std::sync::Arc;
 
 /// A raw webhook body as received, with what normalization found wrong.
@@ -221,8 +221,9 @@ async fn insert_payloads(
     const COLS: usize = 7;
     for chunk in fixed_chunks(&rows) {
         let sql = format!(
-            "INSERT INTO webhook_payloads (id, provider, channel, received_at, body, event_count, problem) \
+            "INSERT{} INTO webhook_payloads (id, provider, channel, received_at, body, event_count, problem) \
              VALUES {} ON CONFLICT (id) DO NOTHING",
+            or_fail(backend),
             values_rows(backend, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
@@ -269,13 +270,14 @@ async fn upsert_contacts<'a>(
     const COLS: usize = 6;
     for chunk in fixed_chunks(&rows) {
         let sql = format!(
-            "INSERT INTO contacts (id, phone, wa_user_id, name, created_at, updated_at) VALUES {} \
+            "INSERT{} INTO contacts (id, phone, wa_user_id, name, created_at, updated_at) VALUES {} \
              ON CONFLICT (id) DO UPDATE SET \
                name = COALESCE(excluded.name, contacts.name), \
                wa_user_id = COALESCE(contacts.wa_user_id, excluded.wa_user_id), \
                updated_at = excluded.updated_at \
              WHERE (excluded.name IS NOT NULL AND contacts.name IS DISTINCT FROM excluded.name) \
                 OR (contacts.wa_user_id IS NULL AND excluded.wa_user_id IS NOT NULL)",
+            or_fail(backend),
             values_rows(backend, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
@@ -320,10 +322,11 @@ async fn insert_events(
     };
     for chunk in fixed_chunks(&unique) {
         let sql = format!(
-            "INSERT INTO events (dedupe_key, payload_id, provider, channel, kind, direction, provider_id, \
+            "INSERT{} INTO events (dedupe_key, payload_id, provider, channel, kind, direction, provider_id, \
                contact_id, occurred_at, received_at, msg_type, body, payload, title, context_id, status, \
                error_code, error_title, detail, category, rule_id, match_start, match_end, lang, rules_version, routed_at) \
              VALUES {} ON CONFLICT (dedupe_key) DO NOTHING {returning}",
+            or_fail(backend),
             values_rows(backend, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);

@@ -43,9 +43,10 @@ pub async fn insert(
     // scope, and ingest records a whole batch's signals at once.
     for chunk in fixed_chunks(rows) {
         let sql = format!(
-            "INSERT INTO preference_events (id, dedupe_key, contact_id, channel, purpose, effect, signal, source, \
+            "INSERT{} INTO preference_events (id, dedupe_key, contact_id, channel, purpose, effect, signal, source, \
                evidence_message_id, evidence_status, evidence_code, rule_id, actor, reason, occurred_at, recorded_at, policy) \
              VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
+            crate::store::or_fail(backend),
             values_rows(backend, chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);

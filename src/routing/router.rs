@@ -14,7 +14,7 @@ use crate::clock::{Millis, SharedClock};
 use crate::config::{Config, parse_duration_ms};
 use crate::model::Category;
 use crate::sla::clock::{Calendars, SlaClock, Target, schedule};
-use crate::store::{Backend, Db, StoreResult, fixed_chunks, placeholders, values_rows};
+use crate::store::{Backend, Db, StoreResult, fixed_chunks, or_fail, placeholders, values_rows};
 
 /// A reply waiting to be routed.
 #[derive(Debug, Clone)]
@@ -816,12 +816,13 @@ async fn insert_conversations(
     for chunk in fixed_chunks(rows) {
         // The set-clock flag (column 18) only matters for updates; inserts take the clock as given.
         let sql = format!(
-            "INSERT INTO conversations (id, contact_id, channel, status, category, team, assignee, journey, outbound_id, lang, \
+            "INSERT{} INTO conversations (id, contact_id, channel, status, category, team, assignee, journey, outbound_id, lang, \
                last_text, message_count, opened_at, last_inbound_at, resolved_at, resolution, updated_at, \
                sla_target, at_risk_at, due_at, level2_at, next_check_at) \
              SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, \
                     column12, column13, column14, column15, column16, column17, column19, column20, column21, column22, column23 \
              FROM (VALUES {}) AS v",
+            or_fail(backend),
             values_rows(backend, chunk.len(), CONV_COLS + 1)
         );
         let mut q = sqlx::query(&sql);
@@ -841,7 +842,7 @@ async fn update_conversations(
 ) -> StoreResult<()> {
     for chunk in fixed_chunks(rows) {
         let sql = format!(
-            "UPDATE conversations SET contact_id = v.column2, channel = v.column3, status = v.column4, category = v.column5, \
+            "UPDATE{} conversations SET contact_id = v.column2, channel = v.column3, status = v.column4, category = v.column5, \
                team = v.column6, assignee = v.column7, journey = v.column8, outbound_id = v.column9, lang = v.column10, \
                last_text = v.column11, message_count = v.column12, opened_at = v.column13, last_inbound_at = v.column14, \
                resolved_at = v.column15, resolution = v.column16, updated_at = v.column17, \
@@ -851,6 +852,7 @@ async fn update_conversations(
                level2_at = CASE WHEN v.column18 = 1 THEN v.column22 ELSE conversations.level2_at END, \
                next_check_at = CASE WHEN v.column18 = 1 THEN v.column23 ELSE conversations.next_check_at END \
              FROM (VALUES {}) AS v WHERE conversations.id = v.column1",
+            or_fail(backend),
             values_rows(backend, chunk.len(), CONV_COLS + 1)
         );
         let mut q = sqlx::query(&sql);
@@ -870,7 +872,8 @@ async fn insert_logs(
 ) -> StoreResult<()> {
     for chunk in fixed_chunks(logs) {
         let sql = format!(
-            "INSERT INTO conversation_log (id, conversation_id, at, actor, kind, detail) VALUES {}",
+            "INSERT{} INTO conversation_log (id, conversation_id, at, actor, kind, detail) VALUES {}",
+            or_fail(backend),
             values_rows(backend, chunk.len(), 6)
         );
         let mut q = sqlx::query(&sql);
@@ -897,8 +900,9 @@ async fn mark_routed(
 ) -> StoreResult<()> {
     for chunk in fixed_chunks(events) {
         let sql = format!(
-            "UPDATE events SET routed_at = v.column2, conversation_id = v.column3, outbound_id = v.column4 \
+            "UPDATE{} events SET routed_at = v.column2, conversation_id = v.column3, outbound_id = v.column4 \
              FROM (VALUES {}) AS v WHERE events.id = v.column1",
+            or_fail(backend),
             values_rows(backend, chunk.len(), 4)
         );
         let mut q = sqlx::query(&sql);
