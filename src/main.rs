@@ -71,7 +71,7 @@ enum Command {
         #[arg(long, default_value_t = 9000)]
         senders: u64,
     },
-    /// Print what the database holds: events, payloads, dead letters.
+    /// Print what the database holds: events, payloads, dead letters, replies waiting for the router.
     Stats,
     /// Manage people's accounts.
     User {
@@ -325,7 +325,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(async {
                 let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
                 let (events, payloads, dead) = replydesk::ingest::query::counts(&db).await?;
-                println!("events={events} payloads={payloads} dead_letters={dead}");
+                let unrouted = replydesk::ingest::query::unrouted(&db).await?;
+                println!(
+                    "events={events} payloads={payloads} dead_letters={dead} unrouted={unrouted}"
+                );
                 anyhow::Ok(ExitCode::SUCCESS)
             })
         }

@@ -141,6 +141,15 @@ pub async fn list_events(db: &Db, after: i64, limit: i64) -> StoreResult<Vec<Eve
     Ok(rows.into_iter().map(EventView::from).collect())
 }
 
+/// Replies stored and not yet routed, for the load benchmark's check that
+/// the router catches up.
+pub async fn unrouted(db: &Db) -> StoreResult<i64> {
+    let n = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE routed_at IS NULL")
+        .fetch_one(db.reader())
+        .await?;
+    Ok(n)
+}
+
 /// Counts, for tests and the load generator's check: (events, payloads, dead letters).
 pub async fn counts(db: &Db) -> StoreResult<(i64, i64, i64)> {
     let row = sqlx::query(

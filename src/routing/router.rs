@@ -1,7 +1,7 @@
 //! The routing worker.
 
 use serde_json::{Value, json};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AnyConnection, Row, Transaction};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,17 @@ use crate::clock::{Millis, SharedClock};
 use crate::config::{Config, parse_duration_ms};
 use crate::model::Category;
 use crate::sla::clock::{Calendars, SlaClock, Target, schedule};
-use crate::store::{Backend, Db, StoreResult, fixed_chunks, or_fail, placeholders, values_rows};
+use crate::store::{
+    Backend, Db, StoreError, StoreResult, fixed_chunks, or_fail, placeholders, values_rows,
+};
+
+/// A batch of replies claimed for routing, and the write transaction it is routed in.
+struct Claimed {
+    replies: Vec<Reply>,
+    canonical: HashMap<String, String>,
+    sent: Vec<Sent>,
+    tx: Transaction<'static, Any>,
+}
 
 /// A reply waiting to be routed.
 #[derive(Debug, Clone)]
@@ -78,6 +88,8 @@ pub struct Router {
     /// Webhooks waiting for the ingest writer; on SQLite the router lets them go first.
     ingest_pending: Option<crate::ingest::Pending>,
     wake: Arc<Notify>,
+    /// Held while a batch is routed.
+    turn: Arc<tokio::sync::Mutex<()>>,
     reopen_ms: Millis,
     attribution_ms: Millis,
 }
@@ -108,6 +120,7 @@ impl Router {
             calendars,
             ingest_pending: None,
             wake: Arc::new(Notify::new()),
+            turn: Arc::new(tokio::sync::Mutex::new(())),
             reopen_ms,
             attribution_ms,
         }
@@ -177,16 +190,20 @@ impl Router {
     /// it routed and how many it could have.
     async fn route_batch(&self) -> StoreResult<(usize, i64)> {
         let limit = self.let_ingest_go_first().await;
+        // One batch at a time per desk: on SQLite the replies are claimed
+        // outside the write transaction, so two batches must not overlap.
+        let _turn = self.turn.lock().await;
         let now = self.clock.now_ms();
-        let mut tx = self.db.writer().begin().await?;
-        let held = std::time::Instant::now();
-        let replies = claim(&mut tx, self.db.backend(), limit).await?;
-        if replies.is_empty() {
-            tx.rollback().await?;
+        let Some(Claimed {
+            replies,
+            canonical,
+            sent,
+            mut tx,
+        }) = self.claim_batch(limit).await?
+        else {
             return Ok((0, limit));
-        }
-        let canonical = canonical_contacts(&mut tx, &replies).await?;
-        let sent = self.outbound_for(&mut tx, &replies, &canonical).await?;
+        };
+        let held = std::time::Instant::now();
         let mut work = Work::new(self, now);
         work.conversations = self.conversations_for(&mut tx, &canonical, now).await?;
         for reply in &replies {
@@ -205,10 +222,55 @@ impl Router {
         Ok((replies.len(), limit))
     }
 
+    /// Takes the next replies to route, with what routing them needs to
+    /// know and never changes: which contact each threads under and the
+    /// messages they may answer. Returns the open write transaction, or
+    /// `None` when nothing waits.
+    ///
+    /// On SQLite that is read beside the single writer, so webhooks wait
+    /// only while routing reads the conversations it will update and
+    /// writes. Reading it a moment before the write changes nothing a
+    /// later routing run would not also see. On PostgreSQL the replies are
+    /// claimed inside the transaction, locked against other instances.
+    async fn claim_batch(&self, limit: i64) -> StoreResult<Option<Claimed>> {
+        let backend = self.db.backend();
+        if backend == Backend::Sqlite {
+            let mut conn = self.db.reader().acquire().await?;
+            let replies = claim(&mut conn, backend, limit).await?;
+            if replies.is_empty() {
+                return Ok(None);
+            }
+            let canonical = canonical_contacts(&mut conn, &replies).await?;
+            let sent = self.outbound_for(&mut conn, &replies, &canonical).await?;
+            drop(conn);
+            let tx = self.db.writer().begin().await?;
+            return Ok(Some(Claimed {
+                replies,
+                canonical,
+                sent,
+                tx,
+            }));
+        }
+        let mut tx = self.db.writer().begin().await?;
+        let replies = claim(&mut tx, backend, limit).await?;
+        if replies.is_empty() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let canonical = canonical_contacts(&mut tx, &replies).await?;
+        let sent = self.outbound_for(&mut tx, &replies, &canonical).await?;
+        Ok(Some(Claimed {
+            replies,
+            canonical,
+            sent,
+            tx,
+        }))
+    }
+
     /// Registered outbound messages the batch's replies may answer.
     async fn outbound_for(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        conn: &mut AnyConnection,
         replies: &[Reply],
         canonical: &HashMap<String, String>,
     ) -> StoreResult<Vec<Sent>> {
@@ -242,7 +304,7 @@ impl Router {
         for m in &quoted {
             q = q.bind(*m);
         }
-        let rows = q.fetch_all(&mut **tx).await?;
+        let rows = q.fetch_all(&mut *conn).await?;
         rows.iter()
             .map(|r| {
                 Ok(Sent {
@@ -317,12 +379,9 @@ impl Router {
 }
 
 /// Takes the oldest unrouted replies. On PostgreSQL the rows are locked and
-/// skipped by other instances; on SQLite the single writer is the lock.
-async fn claim(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    limit: i64,
-) -> StoreResult<Vec<Reply>> {
+/// skipped by other instances; on SQLite, where one desk owns the file, the
+/// router's turn is the lock.
+async fn claim(conn: &mut AnyConnection, backend: Backend, limit: i64) -> StoreResult<Vec<Reply>> {
     let lock = match backend {
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
@@ -331,7 +390,7 @@ async fn claim(
         "SELECT id, contact_id, channel, occurred_at, category, lang, body, msg_type, context_id \
          FROM events WHERE routed_at IS NULL ORDER BY id LIMIT {limit} {lock}"
     );
-    let rows = sqlx::query(&sql).fetch_all(&mut **tx).await?;
+    let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let category: Option<String> = r.try_get("category")?;
@@ -358,7 +417,7 @@ async fn claim(
 /// Maps each contact known only by its WhatsApp user id to the contact with
 /// a phone number that shares it, so both thread into one conversation.
 async fn canonical_contacts(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut AnyConnection,
     replies: &[Reply],
 ) -> StoreResult<HashMap<String, String>> {
     let mut ids: Vec<&str> = replies.iter().map(|r| r.contact_id.as_str()).collect();
@@ -378,7 +437,7 @@ async fn canonical_contacts(
         .iter()
         .map(|i| ((*i).to_string(), (*i).to_string()))
         .collect();
-    for r in q.fetch_all(&mut **tx).await? {
+    for r in q.fetch_all(&mut *conn).await? {
         let id: String = r.try_get(0)?;
         if let Some(phone_contact) = r.try_get::<Option<String>, _>(1)? {
             out.insert(id, phone_contact);
@@ -891,7 +950,9 @@ async fn insert_logs(
     Ok(())
 }
 
-/// Marks the batch routed: one multi-row statement per chunk.
+/// Marks the batch routed: one multi-row statement per chunk. A reply
+/// already routed means another router took the same batch; the whole
+/// batch is then rolled back rather than threaded twice.
 async fn mark_routed(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
@@ -901,7 +962,7 @@ async fn mark_routed(
     for chunk in fixed_chunks(events) {
         let sql = format!(
             "UPDATE{} events SET routed_at = v.column2, conversation_id = v.column3, outbound_id = v.column4 \
-             FROM (VALUES {}) AS v WHERE events.id = v.column1",
+             FROM (VALUES {}) AS v WHERE events.id = v.column1 AND events.routed_at IS NULL",
             or_fail(backend),
             values_rows(backend, chunk.len(), 4)
         );
@@ -909,7 +970,14 @@ async fn mark_routed(
         for (id, conversation, outbound) in chunk {
             q = q.bind(*id).bind(now).bind(conversation).bind(outbound);
         }
-        q.execute(&mut **tx).await?;
+        let marked = q.execute(&mut **tx).await?.rows_affected();
+        if marked != chunk.len() as u64 {
+            return Err(StoreError::Conflict(format!(
+                "{} of {} replies were routed by another router meanwhile; the batch was rolled back and will be retried",
+                chunk.len() as u64 - marked,
+                chunk.len()
+            )));
+        }
     }
     Ok(())
 }
