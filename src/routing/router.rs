@@ -741,7 +741,7 @@ impl<'r> Work<'r> {
         let assignee = match decision.team.as_deref().and_then(|t| config.team(t)) {
             Some(team) => {
                 let team = team.clone();
-                self.ensure_loads(tx, &team.name).await?;
+                self.ensure_loads(tx, &team).await?;
                 let (loads, last) = self.loads.get(&team.name).cloned().unwrap_or_default();
                 let pick = next_agent(&team, &loads, last.as_deref());
                 if let Some(agent) = &pick {
@@ -784,25 +784,34 @@ impl<'r> Work<'r> {
     async fn ensure_loads(
         &mut self,
         tx: &mut Transaction<'static, Any>,
-        team: &str,
+        team: &crate::config::TeamConfig,
     ) -> StoreResult<()> {
-        if self.loads.contains_key(team) {
+        if self.loads.contains_key(&team.name) {
             return Ok(());
         }
         let mut loads: Vec<AgentLoad> = Vec::new();
-        let rows = sqlx::query(
-            "SELECT assignee, COUNT(*) FROM conversations WHERE team = $1 AND status = 'open' AND assignee IS NOT NULL GROUP BY assignee",
-        )
-        .bind(team)
-        .fetch_all(&mut **tx)
-        .await?;
-        for r in rows {
-            let open: i64 = r.try_get(1)?;
-            loads.push(AgentLoad {
-                email: r.try_get(0)?,
-                open: u32::try_from(open).unwrap_or(u32::MAX),
-                away: false,
-            });
+        // Only members can be picked, so only theirs are counted, through
+        // the assignee index: a team's queue may be long, a member's share is short.
+        if !team.members.is_empty() {
+            let n = team.members.len();
+            let sql = format!(
+                "SELECT assignee, COUNT(*) FROM conversations \
+                 WHERE assignee IN ({}) AND status = 'open' AND team = ${} GROUP BY assignee",
+                placeholders(1, n),
+                n + 1
+            );
+            let mut q = sqlx::query(&sql);
+            for member in &team.members {
+                q = q.bind(member);
+            }
+            for r in q.bind(&team.name).fetch_all(&mut **tx).await? {
+                let open: i64 = r.try_get(1)?;
+                loads.push(AgentLoad {
+                    email: r.try_get(0)?,
+                    open: u32::try_from(open).unwrap_or(u32::MAX),
+                    away: false,
+                });
+            }
         }
         let away: Vec<String> =
             sqlx::query_scalar("SELECT email FROM agent_presence WHERE away = 1")
@@ -820,11 +829,11 @@ impl<'r> Work<'r> {
         }
         let last: Option<String> =
             sqlx::query_scalar("SELECT last_assignee FROM team_cursor WHERE team = $1")
-                .bind(team)
+                .bind(&team.name)
                 .fetch_optional(&mut **tx)
                 .await?
                 .flatten();
-        self.loads.insert(team.to_string(), (loads, last));
+        self.loads.insert(team.name.clone(), (loads, last));
         Ok(())
     }
 
