@@ -66,11 +66,12 @@ struct Conversation {
     loaded: Option<Placement>,
 }
 
-/// The columns of a conversation that its indexes cover (with its clock's,
-/// which a reply threading into it leaves alone). When none changed, only
-/// the columns threading changes are written: SQLite rewrites every index
-/// that covers a column named in an `UPDATE`, changed or not, and writing
-/// all of them put three and a half times as many pages in the WAL.
+/// The columns a reply threading into an open conversation leaves alone,
+/// among them every one a conversation index covers but `updated_at` (the
+/// clock's are judged by `new_clock`). When none changed, only the columns
+/// threading changes are written: SQLite rewrites every index that covers
+/// a column named in an `UPDATE`, changed or not, and naming all of them
+/// put three and a half times as many pages in the WAL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Placement {
     status: String,
