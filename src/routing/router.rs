@@ -18,12 +18,13 @@ use crate::store::{
     Backend, Db, StoreError, StoreResult, fixed_chunks, or_fail, placeholders, values_rows,
 };
 
-/// A batch of replies claimed for routing, and the write transaction it is routed in.
-struct Claimed {
+/// Replies claimed for routing, with what routing them needs and never changes.
+struct Batch {
     replies: Vec<Reply>,
+    /// Each reply's contact to the contact its conversation is kept under.
     canonical: HashMap<String, String>,
+    /// Registered messages the replies may answer.
     sent: Vec<Sent>,
-    tx: Transaction<'static, Any>,
 }
 
 /// A reply waiting to be routed.
@@ -234,12 +235,14 @@ impl Router {
         // outside the write transaction, so two batches must not overlap.
         let _turn = self.turn.lock().await;
         let now = self.clock.now_ms();
-        let Some(Claimed {
-            replies,
-            canonical,
-            sent,
+        let Some((
+            Batch {
+                replies,
+                canonical,
+                sent,
+            },
             mut tx,
-        }) = self.claim_batch(limit).await?
+        )) = self.claim_batch(limit).await?
         else {
             return Ok((0, limit));
         };
@@ -272,38 +275,41 @@ impl Router {
     /// writes. Reading it a moment before the write changes nothing a
     /// later routing run would not also see. On PostgreSQL the replies are
     /// claimed inside the transaction, locked against other instances.
-    async fn claim_batch(&self, limit: i64) -> StoreResult<Option<Claimed>> {
-        let backend = self.db.backend();
-        if backend == Backend::Sqlite {
+    async fn claim_batch(
+        &self,
+        limit: i64,
+    ) -> StoreResult<Option<(Batch, Transaction<'static, Any>)>> {
+        if self.db.backend() == Backend::Sqlite {
             let mut conn = self.db.reader().acquire().await?;
-            let replies = claim(&mut conn, backend, limit).await?;
-            if replies.is_empty() {
+            let Some(batch) = self.read_batch(&mut conn, limit).await? else {
                 return Ok(None);
-            }
-            let canonical = canonical_contacts(&mut conn, &replies).await?;
-            let sent = self.outbound_for(&mut conn, &replies, &canonical).await?;
+            };
             drop(conn);
-            let tx = self.db.writer().begin().await?;
-            return Ok(Some(Claimed {
-                replies,
-                canonical,
-                sent,
-                tx,
-            }));
+            return Ok(Some((batch, self.db.writer().begin().await?)));
         }
         let mut tx = self.db.writer().begin().await?;
-        let replies = claim(&mut tx, backend, limit).await?;
+        match self.read_batch(&mut tx, limit).await? {
+            Some(batch) => Ok(Some((batch, tx))),
+            None => {
+                tx.rollback().await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The oldest unrouted replies, the contacts they thread under and the
+    /// messages they may answer; `None` when nothing waits.
+    async fn read_batch(&self, conn: &mut AnyConnection, limit: i64) -> StoreResult<Option<Batch>> {
+        let replies = claim(conn, self.db.backend(), limit).await?;
         if replies.is_empty() {
-            tx.rollback().await?;
             return Ok(None);
         }
-        let canonical = canonical_contacts(&mut tx, &replies).await?;
-        let sent = self.outbound_for(&mut tx, &replies, &canonical).await?;
-        Ok(Some(Claimed {
+        let canonical = canonical_contacts(conn, &replies).await?;
+        let sent = self.outbound_for(conn, &replies, &canonical).await?;
+        Ok(Some(Batch {
             replies,
             canonical,
             sent,
-            tx,
         }))
     }
 
