@@ -5,6 +5,7 @@
 //! and then walks the rules in order, so the cost barely grows with the
 //! number of rules.
 
+use super::lang::{self, LANGUAGES};
 use super::normalize::{Normalized, keyword_key, normalize};
 use super::rules::{self, ActionDef, ExampleDef, RuleDef, SourceFile, SourceSet};
 use super::{Classification, PrefEffect, PreferenceAction, Reply, RulesError, RulesErrors};
@@ -15,22 +16,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use whatlang::{Detector, Lang};
 
-/// The languages the desk detects, as (whatlang, ISO 639-1).
-const LANGUAGES: [(Lang, &str); 7] = [
-    (Lang::Eng, "en"),
-    (Lang::Spa, "es"),
-    (Lang::Por, "pt"),
-    (Lang::Fra, "fr"),
-    (Lang::Deu, "de"),
-    (Lang::Ita, "it"),
-    (Lang::Nld, "nl"),
-];
-
-/// Shorter normalized texts are not given to whatlang: on our evaluation
-/// sets it was reliable for only 3 of 450 replies under 20 bytes, and
-/// detection costs several microseconds, more than all the matching.
+/// Shorter normalized texts are not given to the detector: on our evaluation
+/// sets whatlang was reliable for only 3 of 450 replies under 20 bytes, and
+/// a short reply's category should not turn on a guess at its language.
 const MIN_DETECT_LEN: usize = 20;
 
 /// The id reported when no rule matched.
@@ -57,7 +46,6 @@ pub struct RuleSet {
     pattern_owner: Vec<PatternOwner>,
     /// The same patterns one by one, to find the span of the winning rule.
     pattern_regexes: Vec<Regex>,
-    detector: Detector,
     files: usize,
     examples: usize,
 }
@@ -230,14 +218,7 @@ impl RuleSet {
         if norm.text.len() < MIN_DETECT_LEN {
             return None;
         }
-        let info = self
-            .detector
-            .detect(text)
-            .filter(whatlang::Info::is_reliable)?;
-        LANGUAGES
-            .iter()
-            .find(|(l, _)| *l == info.lang())
-            .map(|(_, code)| *code)
+        lang::detect(text)
     }
 
     /// The normalized-text span that made rule `index` match, if text did.
@@ -333,10 +314,7 @@ fn kind_bit(kind: MessageKind) -> u32 {
 }
 
 fn lang_bit(code: &str) -> Option<u8> {
-    LANGUAGES
-        .iter()
-        .position(|(_, c)| *c == code)
-        .map(|i| 1 << i)
+    LANGUAGES.iter().position(|c| *c == code).map(|i| 1 << i)
 }
 
 /// Builds the matchers of a parsed set, collecting every problem found.
@@ -490,11 +468,10 @@ impl Compiler {
             match lang_bit(lang.get_ref()) {
                 Some(b) => bits |= b,
                 None => {
-                    let codes: Vec<&str> = LANGUAGES.iter().map(|(_, c)| *c).collect();
                     let reason = format!(
                         "unknown language \"{}\"; expected one of: {}",
                         lang.get_ref(),
-                        codes.join(", ")
+                        LANGUAGES.join(", ")
                     );
                     self.errors.push(file.error_at(lang.span().start, reason));
                 }
@@ -675,7 +652,6 @@ impl Compiler {
             patterns,
             pattern_owner: self.pattern_owner,
             pattern_regexes: self.pattern_regexes,
-            detector: Detector::with_allowlist(LANGUAGES.iter().map(|(l, _)| *l).collect()),
             files: sources.files.len(),
             examples,
         })

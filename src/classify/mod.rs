@@ -18,6 +18,8 @@ use std::sync::Arc;
 pub mod cli;
 mod engine;
 pub mod eval;
+mod lang;
+mod lang_profiles;
 mod live;
 mod normalize;
 mod rules;
