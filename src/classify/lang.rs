@@ -108,9 +108,10 @@ impl Profiles {
     }
 }
 
-/// The language of `text`, when whatlang would detect it reliably as one of
-/// [`LANGUAGES`].
-pub(super) fn detect(text: &str) -> Option<&'static str> {
+/// The language of `text` as an ISO 639-1 code, when whatlang would detect
+/// it reliably as one of English, Spanish, Portuguese, French, German,
+/// Italian or Dutch.
+pub fn detect(text: &str) -> Option<&'static str> {
     if whatlang::detect_script(text) != Some(Script::Latin) {
         return None;
     }

@@ -25,6 +25,7 @@ mod normalize;
 mod rules;
 
 pub use engine::RuleSet;
+pub use lang::detect as detect_language;
 pub use live::{LiveRules, WatchHandle};
 pub use normalize::normalize;
 /// The 1-based line of a byte offset, for errors that name a file's line.
