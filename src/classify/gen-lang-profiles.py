@@ -1,5 +1,7 @@
-import re,sys
-# Usage: python3 src/classify/gen-lang-profiles.py WHATLANG_SRC > src/classify/lang_profiles.rs
+#!/usr/bin/env python3
+"""Writes src/classify/lang_profiles.rs from whatlang's source."""
+import re, sys
+# Usage: python3 src/classify/gen-lang-profiles.py WHATLANG_SRC > src/classify/lang_profiles.rs && cargo fmt
 # where WHATLANG_SRC is the crate's source, e.g.
 # ~/.cargo/registry/src/index.crates.io-*/whatlang-0.18.0
 W=sys.argv[1]
@@ -12,13 +14,37 @@ prof={}
 for name,body in zip(blocks[0::2],blocks[1::2]):
     tris=re.findall(r"Trigram\('((?:\\'|[^'])+)', '((?:\\'|[^'])+)', '((?:\\'|[^'])+)'\)",body)
     prof[name]=["".join(c.replace("\\'","'") for c in t) for t in tris]
+MIT = """
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in
+all copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""
 out=[]
-out.append("//! The alphabets and trigram profiles of whatlang 0.18.0 (MIT licence,")
-out.append("//! (c) Serhii Potapov) for the seven languages the desk detects, copied from")
-out.append("//! its `src/alphabets/latin.rs` and `src/trigrams/profiles.rs` by")
-out.append("//! `src/classify/gen-lang-profiles.py`. Do not edit by")
-out.append("//! hand: regenerate when whatlang is upgraded, and `lang::tests` checks the")
-out.append("//! result still agrees with whatlang.")
+out.append("//! The alphabets and trigram profiles of whatlang 0.18.0 for the seven")
+out.append("//! languages the desk detects, copied from its `src/alphabets/latin.rs` and")
+out.append("//! `src/trigrams/profiles.rs` by `src/classify/gen-lang-profiles.py`. Do not")
+out.append("//! edit by hand: regenerate when whatlang is upgraded; `lang::tests` checks")
+out.append("//! that the result still agrees with whatlang.")
+out.append("//!")
+out.append("//! whatlang (https://github.com/greyblake/whatlang-rs) is under the MIT")
+out.append("//! licence, (c) Sergey Potapov, a derivative of Franc (MIT) by Titus Wormer:")
+out.append("//!")
+for line in MIT.strip().split("\n"):
+    out.append(("//! "+line).rstrip())
 out.append("")
 out.append("/// Each language's alphabet, in the order of `lang::LANGUAGES`.")
 out.append("pub(super) const ALPHABETS: [&str; 7] = [")
@@ -40,4 +66,3 @@ for w in want:
     out.append("    ],")
 out.append("];")
 sys.stdout.write("\n".join(out)+"\n")
-print(sorted(prof.keys()),file=sys.stderr)

@@ -1,9 +1,29 @@
-//! The alphabets and trigram profiles of whatlang 0.18.0 (MIT licence,
-//! (c) Serhii Potapov) for the seven languages the desk detects, copied from
-//! its `src/alphabets/latin.rs` and `src/trigrams/profiles.rs` by
-//! `src/classify/gen-lang-profiles.py`. Do not edit by
-//! hand: regenerate when whatlang is upgraded, and `lang::tests` checks the
-//! result still agrees with whatlang.
+//! The alphabets and trigram profiles of whatlang 0.18.0 for the seven
+//! languages the desk detects, copied from its `src/alphabets/latin.rs` and
+//! `src/trigrams/profiles.rs` by `src/classify/gen-lang-profiles.py`. Do not
+//! edit by hand: regenerate when whatlang is upgraded; `lang::tests` checks
+//! that the result still agrees with whatlang.
+//!
+//! whatlang (https://github.com/greyblake/whatlang-rs) is under the MIT
+//! licence, (c) Sergey Potapov, a derivative of Franc (MIT) by Titus Wormer:
+//!
+//! Permission is hereby granted, free of charge, to any person obtaining a copy
+//! of this software and associated documentation files (the "Software"), to deal
+//! in the Software without restriction, including without limitation the rights
+//! to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+//! copies of the Software, and to permit persons to whom the Software is
+//! furnished to do so, subject to the following conditions:
+//!
+//! The above copyright notice and this permission notice shall be included in
+//! all copies or substantial portions of the Software.
+//!
+//! THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+//! IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+//! FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+//! AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+//! LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+//! OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+//! SOFTWARE.
 
 /// Each language's alphabet, in the order of `lang::LANGUAGES`.
 pub(super) const ALPHABETS: [&str; 7] = [
