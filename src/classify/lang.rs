@@ -12,6 +12,7 @@
 //! `whatlang::Detector` on every evaluation text and on generated ones.
 
 use super::lang_profiles::{ALPHABETS, PROFILES};
+use std::collections::HashMap;
 use std::sync::LazyLock;
 use whatlang::Script;
 
@@ -50,32 +51,22 @@ static PROFILES_BY_TRIGRAM: LazyLock<Profiles> = LazyLock::new(Profiles::build);
 
 impl Profiles {
     fn build() -> Self {
-        let mut ranks: Vec<(Key, [u16; N])> = Vec::new();
+        let mut by_key: HashMap<Key, [u16; N]> = HashMap::new();
         for (lang, profile) in PROFILES.iter().enumerate() {
             for (rank, trigram) in profile.iter().enumerate() {
-                let mut c = trigram.chars();
-                let (a, b, c) = (
-                    c.next().unwrap_or(' '),
-                    c.next().unwrap_or(' '),
-                    c.next().unwrap_or(' '),
-                );
-                let k = key(a, b, c);
-                let at = match ranks.iter().position(|(x, _)| *x == k) {
-                    Some(at) => at,
-                    None => {
-                        ranks.push((k, [ABSENT; N]));
-                        ranks.len() - 1
-                    }
-                };
-                ranks[at].1[lang] = rank as u16;
+                let mut chars = trigram.chars();
+                let mut next = || chars.next().unwrap_or(' ');
+                let (a, b, c) = (next(), next(), next());
+                by_key.entry(key(a, b, c)).or_insert([ABSENT; N])[lang] = rank as u16;
             }
         }
+        let mut ranks: Vec<(Key, [u16; N])> = by_key.into_iter().collect();
         ranks.sort_unstable_by_key(|(k, _)| *k);
         let mut ascii = [0u8; 128];
         let mut other: Vec<(char, u8)> = Vec::new();
         for (lang, alphabet) in ALPHABETS.iter().enumerate() {
             for ch in alphabet.chars() {
-                match usize::try_from(u32::from(ch)).ok().filter(|i| *i < 128) {
+                match ascii_index(ch) {
                     Some(i) => ascii[i] |= 1 << lang,
                     None => match other.iter_mut().find(|(c, _)| *c == ch) {
                         Some((_, bits)) => *bits |= 1 << lang,
@@ -92,7 +83,7 @@ impl Profiles {
     }
 
     fn alphabets_of(&self, ch: char) -> u8 {
-        match usize::try_from(u32::from(ch)).ok().filter(|i| *i < 128) {
+        match ascii_index(ch) {
             Some(i) => self.ascii[i],
             None => self
                 .other
@@ -228,6 +219,10 @@ fn confidence(highest: f64, second: f64, count: usize) -> f64 {
     } else {
         rate / confident_rate
     }
+}
+
+fn ascii_index(ch: char) -> Option<usize> {
+    ch.is_ascii().then_some(ch as usize)
 }
 
 /// Space, ASCII punctuation or digit: no help in telling languages apart.
