@@ -35,8 +35,26 @@ const REPLIES: &[&str] = &[
 ];
 
 fn classify_default_rules(c: &mut Criterion) {
+    bench_texts(c, "default_rules_mixed_replies", REPLIES);
+}
+
+/// Every text of the labelled evaluation set (559 replies across seven
+/// languages, hard cases included), a broader mix than the one above.
+fn classify_evaluation_set(c: &mut Criterion) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/eval.tsv");
+    let body = std::fs::read_to_string(path).unwrap();
+    let texts: Vec<&str> = body
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split('\t').next())
+        .collect();
+    bench_texts(c, "default_rules_evaluation_set", &texts);
+}
+
+/// Classifies every text, as a text message, with the shipped rules.
+fn bench_texts(c: &mut Criterion, name: &str, texts: &[&str]) {
     let rules = RuleSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
-    let replies: Vec<Reply<'_>> = REPLIES
+    let replies: Vec<Reply<'_>> = texts
         .iter()
         .map(|t| Reply {
             kind: Some(MessageKind::Text),
@@ -47,36 +65,7 @@ fn classify_default_rules(c: &mut Criterion) {
         .collect();
     let mut group = c.benchmark_group("classify");
     group.throughput(Throughput::Elements(replies.len() as u64));
-    group.bench_function("default_rules_mixed_replies", |b| {
-        b.iter(|| {
-            for reply in &replies {
-                black_box(rules.classify(black_box(reply)));
-            }
-        })
-    });
-    group.finish();
-}
-
-/// Every text of the labelled evaluation set (559 replies across seven
-/// languages, hard cases included), a broader mix than the one above.
-fn classify_evaluation_set(c: &mut Criterion) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let rules = RuleSet::load_dir(&root.join("rules")).unwrap();
-    let body = std::fs::read_to_string(root.join("tests/data/eval.tsv")).unwrap();
-    let replies: Vec<Reply<'_>> = body
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.split('\t').next())
-        .map(|t| Reply {
-            kind: Some(MessageKind::Text),
-            text: Some(t),
-            payload: None,
-            title: None,
-        })
-        .collect();
-    let mut group = c.benchmark_group("classify");
-    group.throughput(Throughput::Elements(replies.len() as u64));
-    group.bench_function("default_rules_evaluation_set", |b| {
+    group.bench_function(name, |b| {
         b.iter(|| {
             for reply in &replies {
                 black_box(rules.classify(black_box(reply)));
