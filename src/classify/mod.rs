@@ -7,9 +7,11 @@
 //! pure function of (rules set, reply).
 //!
 //! Submodules: `normalize` (the text folding rules and messages share),
-//! `rules` (the file format), `engine` (compiling and classifying), `live`
-//! (the active set and its reload), `cli` (command-line entry points) and
-//! `eval` (precision and recall on a labelled set).
+//! `rules` (the file format), `engine` (compiling and classifying), `lang`
+//! (whatlang's language detection, scored faster, with its profiles in
+//! `lang_profiles`), `live` (the active set and its reload), `cli`
+//! (command-line entry points) and `eval` (precision and recall on a
+//! labelled set).
 
 use crate::model::{Category, MessageKind, PrefChannel, Purpose};
 use std::path::PathBuf;
