@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use replydesk::classify::eval::read_tsv;
 use replydesk::classify::{Reply, RuleSet, detect_language};
 use replydesk::model::MessageKind;
 use std::hint::black_box;
@@ -42,12 +43,8 @@ fn classify_default_rules(c: &mut Criterion) {
 /// languages, hard cases included), a broader mix than the one above.
 fn classify_evaluation_set(c: &mut Criterion) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/eval.tsv");
-    let body = std::fs::read_to_string(path).unwrap();
-    let texts: Vec<&str> = body
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.split('\t').next())
-        .collect();
+    let rows = read_tsv(&path).unwrap();
+    let texts: Vec<&str> = rows.iter().map(|row| row.text.as_str()).collect();
     bench_texts(c, "default_rules_evaluation_set", &texts);
 }
 

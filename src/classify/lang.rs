@@ -260,15 +260,10 @@ mod tests {
             root.join("tests/data/eval.tsv"),
             root.join("../shared/eval/replies-real.tsv"),
         ] {
-            let Ok(body) = std::fs::read_to_string(&file) else {
+            let Ok(rows) = crate::classify::eval::read_tsv(&file) else {
                 continue;
             };
-            texts.extend(
-                body.lines()
-                    .skip(1)
-                    .filter_map(|l| l.split('\t').next())
-                    .map(str::to_owned),
-            );
+            texts.extend(rows.into_iter().map(|row| row.text));
         }
         texts
     }
