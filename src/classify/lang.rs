@@ -253,19 +253,16 @@ mod tests {
             .map(|i| LANGUAGES[i])
     }
 
+    /// The repository's own labelled texts. The shared real replies are
+    /// compared in `tests/classify_quality.rs`, whose harness reports that
+    /// test ignored when `../shared` is not beside the repository.
     fn eval_texts() -> Vec<String> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut texts = Vec::new();
-        for file in [
-            root.join("tests/data/eval.tsv"),
-            root.join("../shared/eval/replies-real.tsv"),
-        ] {
-            let Ok(rows) = crate::classify::eval::read_tsv(&file) else {
-                continue;
-            };
-            texts.extend(rows.into_iter().map(|row| row.text));
-        }
-        texts
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/eval.tsv");
+        crate::classify::eval::read_tsv(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .into_iter()
+            .map(|row| row.text)
+            .collect()
     }
 
     #[test]
@@ -279,7 +276,8 @@ mod tests {
             assert_eq!(ours, whatlang_says(&detector, text), "text: {text:?}");
             detected += usize::from(ours.is_some());
         }
-        assert!(detected > 50, "only {detected} texts detected");
+        // 34 of the 559 rows are long enough for a reliable detection.
+        assert!(detected >= 30, "only {detected} texts detected");
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! Chromium serve every scenario (CI has two cores), so the scenarios run in
 //! sequence inside one test and share one signed-in browser.
 //!
-//! Without chromedriver the test says it was skipped and passes, unless
-//! `REPLYDESK_REQUIRE_ALL=1`. `REPLYDESK_SCREENSHOTS=1` also writes the
+//! Without chromedriver the test is reported ignored, with the reason, unless
+//! `REPLYDESK_REQUIRE_ALL=1` makes that a failure. `REPLYDESK_SCREENSHOTS=1` also writes the
 //! README's screenshots to `docs/screenshots/`.
 
 // Test helpers panic on failure by design; clippy only exempts #[test] functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../harness/mod.rs"]
+mod harness;
 #[path = "../it/helpers.rs"]
 mod helpers;
 
@@ -39,39 +41,48 @@ macro_rules! scenario {
     }};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_work_the_queue_in_a_real_browser() {
-    let Some(binary) = find_chromedriver() else {
-        helpers::skip(
-            "browser tests",
-            "chromedriver not found (install Debian's chromium and chromium-driver, or set REPLYDESK_CHROMEDRIVER)",
-        );
-        return;
-    };
-    let driver = ChromeDriver::start(&binary).await;
-    // The administrator's scenario edits the rules: a copy, not the repo's files.
-    let rules = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(helpers::repo().join("rules")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            std::fs::copy(&path, rules.path().join(path.file_name().unwrap())).unwrap();
-        }
+fn main() {
+    harness::main()
+}
+
+const CHROMEDRIVER: harness::Need = harness::Need {
+    what: "ChromeDriver",
+    check: || {
+        match find_chromedriver() {
+        Some(_) => Ok(()),
+        None => Err("chromedriver not found (install Debian's chromium and chromium-driver, or set REPLYDESK_CHROMEDRIVER)".into()),
     }
-    let rules_dir = rules.path().to_path_buf();
-    let desk = Desk {
-        app: TestApp::spawn_configured(Backend::Sqlite, "", move |c| c.rules_dir = rules_dir)
-            .await
-            .unwrap(),
-        browser: Browser::open(&driver).await,
-        rules,
-    };
-    let outcome = AssertUnwindSafe(every_scenario(&desk)).catch_unwind().await;
-    // Close Chromium before ChromeDriver goes, also after a failure, so no
-    // browser outlives the test.
-    desk.browser.close().await;
-    drop(driver);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
+    },
+};
+
+crate::test_case! {
+    needs [CHROMEDRIVER]
+    async fn agents_work_the_queue_in_a_real_browser() {
+        let binary = find_chromedriver().expect("the harness checked for chromedriver");
+        let driver = ChromeDriver::start(&binary).await;
+        // The administrator's scenario edits the rules: a copy, not the repo's files.
+        let rules = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(helpers::repo().join("rules")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                std::fs::copy(&path, rules.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        let rules_dir = rules.path().to_path_buf();
+        let desk = Desk {
+            app: TestApp::spawn_configured(Backend::Sqlite, "", move |c| c.rules_dir = rules_dir)
+                .await,
+            browser: Browser::open(&driver).await,
+            rules,
+        };
+        let outcome = AssertUnwindSafe(every_scenario(&desk)).catch_unwind().await;
+        // Close Chromium before ChromeDriver goes, also after a failure, so no
+        // browser outlives the test.
+        desk.browser.close().await;
+        drop(driver);
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
     }
 }
 

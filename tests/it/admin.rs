@@ -13,21 +13,10 @@ use std::path::Path;
 /// directory of the test's own.
 macro_rules! admin_test {
     (async fn $name:ident($app:ident : TestApp, $rules:ident : TempRules) $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn body($app: TestApp, $rules: TempRules) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (app, rules) = spawn_with_rules(Backend::Sqlite).await.unwrap();
-                body(app, rules).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some((app, rules)) = spawn_with_rules(Backend::Postgres).await else { return };
-                body(app, rules).await;
+        $crate::each_database! {
+            async fn $name(backend: Backend) {
+                let ($app, $rules) = spawn_with_rules(backend).await;
+                $body
             }
         }
     };
@@ -47,7 +36,7 @@ impl TempRules {
     }
 }
 
-async fn spawn_with_rules(backend: Backend) -> Option<(TestApp, TempRules)> {
+async fn spawn_with_rules(backend: Backend) -> (TestApp, TempRules) {
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(repo().join("rules")).unwrap() {
         let path = entry.unwrap().path();
@@ -56,8 +45,8 @@ async fn spawn_with_rules(backend: Backend) -> Option<(TestApp, TempRules)> {
         }
     }
     let rules_dir = dir.path().to_path_buf();
-    let app = TestApp::spawn_configured(backend, "", move |c| c.rules_dir = rules_dir).await?;
-    Some((app, TempRules { dir }))
+    let app = TestApp::spawn_configured(backend, "", move |c| c.rules_dir = rules_dir).await;
+    (app, TempRules { dir })
 }
 
 const FILE: &str = "70-noise.toml";

@@ -41,15 +41,16 @@ async fn key_name(app: &TestApp, token: &str) -> String {
         .unwrap()
 }
 
-#[tokio::test]
-async fn api_keys_are_stored_hashed() {
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let key = app.api_key().await;
-    let hits = app
-        .count(&format!(
-            "SELECT COUNT(*) FROM api_keys WHERE secret_hash LIKE '%{}%'",
-            &key[17..]
-        ))
-        .await;
-    assert_eq!(hits, 0, "the secret part of the key must not be stored");
+crate::each_database! {
+    async fn api_keys_are_stored_hashed(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let key = app.api_key().await;
+        let hits = app
+            .count(&format!(
+                "SELECT COUNT(*) FROM api_keys WHERE secret_hash LIKE '%{}%'",
+                &key[17..]
+            ))
+            .await;
+        assert_eq!(hits, 0, "the secret part of the key must not be stored");
+    }
 }

@@ -18,12 +18,9 @@ fn files(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
 }
 
 on_both_databases! {
+    needs [SHARED]
     async fn every_real_provider_payload_is_accepted_and_none_is_lost(app: TestApp) {
-        let Some(shared) = shared() else {
-            skip("conformance run", "../shared/conformance is not beside the repository");
-            return;
-        };
-        let root = shared.join("conformance/webhooks");
+        let root = shared().join("conformance/webhooks");
         let mut posted = 0;
         let mut dead = Vec::new();
         for path in files(&root.join("meta"), "json") {
@@ -69,38 +66,33 @@ on_both_databases! {
     }
 }
 
-#[tokio::test]
-async fn a_body_signed_by_meta_itself_verifies_byte_for_byte() {
-    let Some(shared) = shared() else {
-        skip(
-            "Meta signed body",
-            "../shared/conformance is not beside the repository",
+crate::each_database! {
+    needs [SHARED]
+    async fn a_body_signed_by_meta_itself_verifies_byte_for_byte(backend: Backend) {
+        let dir = shared().join("conformance/webhooks/meta");
+        let vector: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("pywa__signed__signature_vector.json")).unwrap(),
+        )
+        .unwrap();
+        let body = std::fs::read(dir.join(vector["body_file"].as_str().unwrap())).unwrap();
+        let secret = vector["app_secret"].as_str().unwrap();
+        let extra = format!(
+            "[[channel]]\nname = \"pywa\"\nprovider = \"meta\"\napp_secret = \"{secret}\"\nverify_token = \"x\"\n"
         );
-        return;
-    };
-    let dir = shared.join("conformance/webhooks/meta");
-    let vector: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("pywa__signed__signature_vector.json")).unwrap(),
-    )
-    .unwrap();
-    let body = std::fs::read(dir.join(vector["body_file"].as_str().unwrap())).unwrap();
-    let secret = vector["app_secret"].as_str().unwrap();
-    let extra = format!(
-        "[[channel]]\nname = \"pywa\"\nprovider = \"meta\"\napp_secret = \"{secret}\"\nverify_token = \"x\"\n"
-    );
-    let app = TestApp::spawn_with(Backend::Sqlite, &extra).await.unwrap();
-    let header = vector["x_hub_signature_256"].as_str().unwrap();
-    let r = app.post_meta_to("pywa", &body, Some(header)).await;
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["stored"], 1);
-    // Any re-serialization breaks the signature.
-    let mut altered = body.clone();
-    altered.push(b'\n');
-    assert_eq!(
-        app.post_meta_to("pywa", &altered, Some(header))
-            .await
-            .status(),
-        401
-    );
+        let app = TestApp::spawn_with(backend, &extra).await;
+        let header = vector["x_hub_signature_256"].as_str().unwrap();
+        let r = app.post_meta_to("pywa", &body, Some(header)).await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["stored"], 1);
+        // Any re-serialization breaks the signature.
+        let mut altered = body.clone();
+        altered.push(b'\n');
+        assert_eq!(
+            app.post_meta_to("pywa", &altered, Some(header))
+                .await
+                .status(),
+            401
+        );
+    }
 }

@@ -315,18 +315,17 @@ on_both_databases! {
     }
 }
 
-#[tokio::test]
-async fn an_email_without_recipients_is_refused_when_queued() {
-    let Some(app) = TestApp::spawn(crate::helpers::Backend::Sqlite).await else {
-        return;
-    };
-    let mut tx = app.db().writer().begin().await.unwrap();
-    let no_one = Email::new(Vec::<String>::new(), "Nobody", "text", "<p>html</p>");
-    let error = queue_email_in(&mut tx, "k1", &no_one, 0).await.unwrap_err();
-    assert!(error.to_string().contains("no recipients"), "{error}");
-    let bad = Email::new(["not an address"], "Bad", "text", "<p>html</p>");
-    let error = queue_email_in(&mut tx, "k2", &bad, 0).await.unwrap_err();
-    assert!(error.to_string().contains("not an address"), "{error}");
+crate::each_database! {
+    async fn an_email_without_recipients_is_refused_when_queued(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let mut tx = app.db().writer().begin().await.unwrap();
+        let no_one = Email::new(Vec::<String>::new(), "Nobody", "text", "<p>html</p>");
+        let error = queue_email_in(&mut tx, "k1", &no_one, 0).await.unwrap_err();
+        assert!(error.to_string().contains("no recipients"), "{error}");
+        let bad = Email::new(["not an address"], "Bad", "text", "<p>html</p>");
+        let error = queue_email_in(&mut tx, "k2", &bad, 0).await.unwrap_err();
+        assert!(error.to_string().contains("not an address"), "{error}");
+    }
 }
 
 /// Wraps a deliverer: every delivery takes 61 s on the test clock (within

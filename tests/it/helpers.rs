@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
+#[allow(unused_imports)]
+pub use crate::harness::{POSTGRES, SHARED};
+
 pub const META_SECRET: &str = "meta-app-secret";
 pub const VERIFY_TOKEN: &str = "verify-me";
 pub const TWILIO_TOKEN: &str = "twilio-auth-token";
@@ -28,53 +31,64 @@ pub enum Backend {
     Postgres,
 }
 
-/// Runs a test body on both databases. The PostgreSQL half needs
-/// `REPLYDESK_TEST_POSTGRES_URL`; without it the test says it was skipped,
-/// unless `REPLYDESK_REQUIRE_ALL=1` turns the skip into a failure.
+/// Declares a test that runs on both databases, as two tests of its own
+/// (`name::sqlite`, `name::postgres`), so each backend's failure is reported
+/// apart. The body gets a fresh desk on that database. The PostgreSQL half
+/// needs `REPLYDESK_TEST_POSTGRES_URL` and is reported ignored without it.
 #[macro_export]
 macro_rules! on_both_databases {
-    ($(#[$meta:meta])* async fn $name:ident($app:ident : TestApp) $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn body($app: $crate::helpers::TestApp) $body
-
+    ($(needs [$($need:ident),*])? $(#[$meta:meta])* async fn $name:ident($app:ident : TestApp) $body:block) => {
+        $crate::each_database! {
+            $(needs [$($need),*])?
             $(#[$meta])*
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await.unwrap();
-                body(app).await;
-            }
-
-            $(#[$meta])*
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await else { return };
-                body(app).await;
+            async fn $name(backend: Backend) {
+                let $app = $crate::helpers::TestApp::spawn(backend).await;
+                $body
             }
         }
     };
 }
 
-pub fn require_all() -> bool {
-    std::env::var("REPLYDESK_REQUIRE_ALL").is_ok_and(|v| v == "1")
-}
-
-/// Says plainly that a test part was skipped, or fails when CI requires every part.
-pub fn skip(what: &str, why: &str) {
-    if require_all() {
-        panic!("{what} cannot be skipped here (REPLYDESK_REQUIRE_ALL=1): {why}");
-    }
-    eprintln!("SKIPPED {what}: {why}");
+/// Like `on_both_databases!`, for a body that makes its own desks (or
+/// anything else) from the backend it is given. Either takes the other parts
+/// it needs first: `needs [SHARED]`.
+#[macro_export]
+macro_rules! each_database {
+    ($(needs [$($need:ident),*])? $(#[$meta:meta])* async fn $name:ident($backend:ident : Backend) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn body($backend: $crate::helpers::Backend) $body
+            fn sqlite() -> $crate::harness::BoxFuture {
+                Box::pin(body($crate::helpers::Backend::Sqlite))
+            }
+            fn postgres() -> $crate::harness::BoxFuture {
+                Box::pin(body($crate::helpers::Backend::Postgres))
+            }
+            inventory::submit!($crate::harness::Case {
+                module: module_path!(),
+                name: "sqlite",
+                needs: &[$($(&$need),*)?],
+                run: $crate::harness::Run::Async(sqlite),
+            });
+            inventory::submit!($crate::harness::Case {
+                module: module_path!(),
+                name: "postgres",
+                needs: &[&$crate::harness::POSTGRES $($(, &$need)*)?],
+                run: $crate::harness::Run::Async(postgres),
+            });
+        }
+    };
 }
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn shared() -> Option<PathBuf> {
-    let dir = repo().join("../shared");
-    dir.is_dir().then_some(dir)
+/// The shared folder; tests that read it declare `needs [SHARED]`.
+pub fn shared() -> PathBuf {
+    crate::harness::shared_dir()
 }
 
 /// A PostgreSQL database made for one test and dropped after it.
@@ -85,14 +99,11 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    pub async fn create() -> Option<PgDatabase> {
-        let Ok(admin_url) = std::env::var("REPLYDESK_TEST_POSTGRES_URL") else {
-            skip(
-                "PostgreSQL half of this test",
-                "REPLYDESK_TEST_POSTGRES_URL is not set",
-            );
-            return None;
-        };
+    /// Tests on PostgreSQL declare the need, so the harness has checked
+    /// that the URL is set before this runs.
+    pub async fn create() -> PgDatabase {
+        let admin_url = std::env::var("REPLYDESK_TEST_POSTGRES_URL")
+            .expect("the harness runs PostgreSQL tests only with REPLYDESK_TEST_POSTGRES_URL");
         let name = format!("replydesk_test_{}", uuid::Uuid::new_v4().simple());
         sqlx::any::install_default_drivers();
         let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
@@ -105,11 +116,11 @@ impl PgDatabase {
             .await
             .unwrap();
         let url = replace_db_name(&admin_url, &name);
-        Some(PgDatabase {
+        PgDatabase {
             admin_url,
             name,
             url,
-        })
+        }
     }
 }
 
@@ -153,6 +164,13 @@ impl Drop for PgDatabase {
         })
         .join();
     }
+}
+
+/// A stopped desk's database, open again; it lives as long as this does.
+pub struct Reopened {
+    pub db: Db,
+    _pg: Option<PgDatabase>,
+    _dir: tempfile::TempDir,
 }
 
 pub struct TestApp {
@@ -228,12 +246,12 @@ team = "service"
 }
 
 impl TestApp {
-    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    pub async fn spawn(backend: Backend) -> TestApp {
         TestApp::spawn_with(backend, "").await
     }
 
     /// Starts a desk with `extra` TOML added to the test configuration.
-    pub async fn spawn_with(backend: Backend, extra: &str) -> Option<TestApp> {
+    pub async fn spawn_with(backend: Backend, extra: &str) -> TestApp {
         TestApp::spawn_configured(backend, extra, |_| {}).await
     }
 
@@ -242,10 +260,10 @@ impl TestApp {
         backend: Backend,
         extra: &str,
         adjust: impl FnOnce(&mut Config),
-    ) -> Option<TestApp> {
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let pg = match backend {
-            Backend::Postgres => Some(PgDatabase::create().await?),
+            Backend::Postgres => Some(PgDatabase::create().await),
             Backend::Sqlite => None,
         };
         let url = match &pg {
@@ -267,7 +285,7 @@ impl TestApp {
             .await
             .unwrap();
         });
-        Some(TestApp {
+        TestApp {
             addr,
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
@@ -278,7 +296,7 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
             pg,
-        })
+        }
     }
 
     /// A browser-like client (cookie jar) signed in as a new account.
@@ -364,20 +382,28 @@ impl TestApp {
         }
     }
 
-    /// Stops the server, then copies the SQLite file (and its WAL) elsewhere
-    /// before the test's temporary directory goes away.
-    pub async fn stop_keeping(mut self, source: &Path, target: &Path) {
+    /// Stops the desk and opens its database again, as a desk started
+    /// after it would find it.
+    pub async fn stop_and_reopen(mut self) -> Reopened {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
             server.await.unwrap();
         }
-        for suffix in ["", "-wal", "-shm"] {
-            let from = PathBuf::from(format!("{}{suffix}", source.display()));
-            if from.exists() {
-                std::fs::copy(&from, format!("{}{suffix}", target.display())).unwrap();
-            }
+        let pg = self.pg.take();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let url = match &pg {
+            Some(pg) => pg.url.clone(),
+            None => format!("sqlite://{}/desk.db", dir.path().display()),
+        };
+        let db = Db::connect(&url, replydesk::config::SqliteSync::Full)
+            .await
+            .unwrap();
+        Reopened {
+            db,
+            _pg: pg,
+            _dir: dir,
         }
     }
 

@@ -303,122 +303,102 @@ on_both_databases! {
     }
 }
 
-#[test]
-fn twilio_signature_vectors_from_twilio_verify() {
-    let Some(shared) = shared() else {
-        skip(
-            "Twilio signature vectors",
-            "../shared is not beside the repository",
-        );
-        return;
-    };
-    let file = shared.join("conformance/webhooks/twilio/twilio-python__signature_vectors.json");
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-    let token = v["auth_token"].as_str().unwrap();
-    let mut checked = 0;
-    for vector in v["vectors"].as_array().unwrap() {
-        let name = vector["name"].as_str().unwrap();
-        let url = vector["url"].as_str().unwrap();
-        let signature = vector["signature"].as_str().unwrap();
-        let expect_valid = vector["expect"] == "valid";
-        let (body, is_form) = if let Some(body) = vector.get("body").and_then(Value::as_str) {
-            (body.as_bytes().to_vec(), false)
-        } else {
-            let pairs: Vec<(String, String)> = if let Some(list) =
-                vector.get("params_list").and_then(Value::as_array)
-            {
-                list.iter()
-                    .map(|p| {
-                        (
-                            p[0].as_str().unwrap().to_string(),
-                            p[1].as_str().unwrap().to_string(),
-                        )
-                    })
-                    .collect()
+crate::test_case! {
+    needs [SHARED]
+    fn twilio_signature_vectors_from_twilio_verify() {
+        let file = shared().join("conformance/webhooks/twilio/twilio-python__signature_vectors.json");
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let token = v["auth_token"].as_str().unwrap();
+        let mut checked = 0;
+        for vector in v["vectors"].as_array().unwrap() {
+            let name = vector["name"].as_str().unwrap();
+            let url = vector["url"].as_str().unwrap();
+            let signature = vector["signature"].as_str().unwrap();
+            let expect_valid = vector["expect"] == "valid";
+            let (body, is_form) = if let Some(body) = vector.get("body").and_then(Value::as_str) {
+                (body.as_bytes().to_vec(), false)
             } else {
-                vector["params"]
-                    .as_object()
-                    .map(|o| {
-                        o.iter()
-                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                            .collect()
-                    })
-                    .unwrap_or_default()
+                let pairs: Vec<(String, String)> = if let Some(list) =
+                    vector.get("params_list").and_then(Value::as_array)
+                {
+                    list.iter()
+                        .map(|p| {
+                            (
+                                p[0].as_str().unwrap().to_string(),
+                                p[1].as_str().unwrap().to_string(),
+                            )
+                        })
+                        .collect()
+                } else {
+                    vector["params"]
+                        .as_object()
+                        .map(|o| {
+                            o.iter()
+                                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                (
+                    serde_urlencoded::to_string(&pairs).unwrap().into_bytes(),
+                    true,
+                )
             };
-            (
-                serde_urlencoded::to_string(&pairs).unwrap().into_bytes(),
-                true,
-            )
-        };
-        let got = replydesk::ingest::twilio::verify_signature(
-            token,
-            url,
-            &body,
-            is_form,
-            Some(signature),
-        );
-        assert_eq!(got, expect_valid, "vector {name}");
-        checked += 1;
+            let got = replydesk::ingest::twilio::verify_signature(
+                token,
+                url,
+                &body,
+                is_form,
+                Some(signature),
+            );
+            assert_eq!(got, expect_valid, "vector {name}");
+            checked += 1;
+        }
+        assert!(checked >= 6, "only {checked} vectors found");
     }
-    assert!(checked >= 6, "only {checked} vectors found");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_finishes_in_flight_webhooks_and_stops_every_worker() {
-    let app = TestApp::spawn_configured(Backend::Sqlite, "", |c| {
-        c.workers.outbox = true;
-        c.workers.sla = true;
-    })
-    .await
-    .unwrap();
-    let posts: Vec<_> = (0..50)
-        .map(|i| {
-            let id = format!("wamid.sd{i}");
-            let body = meta_text("16315550300", &id, "hola", 1_795_687_000 + i);
-            let client = app.client.clone();
-            let url = app.url("/webhooks/meta/main");
-            tokio::spawn(async move {
-                let sig = replydesk::ingest::meta::sign(META_SECRET, body.as_bytes());
-                let status = client
-                    .post(url)
-                    .header("x-hub-signature-256", sig)
-                    .body(body)
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16());
-                (id, status)
-            })
+crate::each_database! {
+    async fn shutdown_finishes_in_flight_webhooks_and_stops_every_worker(backend: Backend) {
+        let app = TestApp::spawn_configured(backend, "", |c| {
+            c.workers.outbox = true;
+            c.workers.sla = true;
         })
-        .collect();
-    let dir = tempfile::tempdir().unwrap();
-    // Keep the database file: the TestApp's temp dir goes with it.
-    let kept = dir.path().join("desk.db");
-    let stopped = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        let source = app.dir.path().join("desk.db");
-        app.stop_keeping(&source, &kept).await;
-    })
-    .await;
-    assert!(
-        stopped.is_ok(),
-        "the desk and its background workers stopped"
-    );
-    let mut acked = Vec::new();
-    for p in posts {
-        if let Ok((id, Ok(200))) = p.await {
-            acked.push(id);
+        .await;
+        let posts: Vec<_> = (0..50)
+            .map(|i| {
+                let id = format!("wamid.sd{i}");
+                let body = meta_text("16315550300", &id, "hola", 1_795_687_000 + i);
+                let client = app.client.clone();
+                let url = app.url("/webhooks/meta/main");
+                tokio::spawn(async move {
+                    let sig = replydesk::ingest::meta::sign(META_SECRET, body.as_bytes());
+                    let status = client
+                        .post(url)
+                        .header("x-hub-signature-256", sig)
+                        .body(body)
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16());
+                    (id, status)
+                })
+            })
+            .collect();
+        let stopped = tokio::time::timeout(std::time::Duration::from_secs(20), app.stop_and_reopen())
+            .await
+            .expect("the desk and its background workers stopped");
+        let mut acked = Vec::new();
+        for p in posts {
+            if let Ok((id, Ok(200))) = p.await {
+                acked.push(id);
+            }
         }
-    }
-    let db = replydesk::store::Db::connect(
-        &format!("sqlite://{}", kept.display()),
-        replydesk::config::SqliteSync::Full,
-    )
-    .await
-    .unwrap();
-    let stored: Vec<String> = sqlx::query_scalar("SELECT provider_id FROM events")
-        .fetch_all(db.reader())
-        .await
-        .unwrap();
-    for id in &acked {
-        assert!(stored.contains(id), "{id} was answered 200 but not stored");
+        let stored: Vec<String> = sqlx::query_scalar("SELECT provider_id FROM events")
+            .fetch_all(stopped.db.reader())
+            .await
+            .unwrap();
+        for id in &acked {
+            assert!(stored.contains(id), "{id} was answered 200 but not stored");
+        }
     }
 }

@@ -17,7 +17,7 @@ fn rules_copy() -> tempfile::TempDir {
     dir
 }
 
-async fn app_with_rules(backend: Backend, rules: &std::path::Path) -> Option<TestApp> {
+async fn app_with_rules(backend: Backend, rules: &std::path::Path) -> TestApp {
     let rules = rules.to_path_buf();
     TestApp::spawn_configured(backend, "", move |c| c.rules_dir = rules).await
 }
@@ -122,13 +122,10 @@ on_both_databases! {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_policy_change_applies_to_new_events_only_and_a_broken_policy_is_kept_out() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
+crate::each_database! {
+    async fn a_policy_change_applies_to_new_events_only_and_a_broken_policy_is_kept_out(backend: Backend) {
         let rules = rules_copy();
-        let Some(app) = app_with_rules(backend, rules.path()).await else {
-            continue;
-        };
+        let app = app_with_rules(backend, rules.path()).await;
         app.post_meta(&meta_text(
             "16315551101",
             "wamid.before",
@@ -376,42 +373,43 @@ on_both_databases! {
     }
 }
 
-/// The command line, as an operator runs it: a summary, bad rows by line, exit 1.
-#[test]
-fn the_contacts_import_command_reports_bad_rows_and_exits_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("contacts.csv");
-    std::fs::write(&file, CONTACTS_CSV).unwrap();
-    let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_replydesk"))
-            .args(["contacts", "import"])
-            .arg(&file)
-            .env(
-                "REPLYDESK_DATABASE_URL",
-                format!("sqlite://{}/desk.db", dir.path().display()),
-            )
-            .env("REPLYDESK_RULES_DIR", repo().join("rules"))
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-    };
-    let first = run();
-    let (out, err) = (
-        String::from_utf8_lossy(&first.stdout),
-        String::from_utf8_lossy(&first.stderr),
-    );
-    assert_eq!(first.status.code(), Some(1), "{out}{err}");
-    assert!(
-        out.contains("4 rows: 2 contacts created, 0 updated, 0 already as in the file, 2 bad"),
-        "{out}"
-    );
-    assert!(
-        err.contains("line 3: email:") && err.contains("line 4: contact:"),
-        "{err}"
-    );
-    let second = run();
-    assert!(
-        String::from_utf8_lossy(&second.stdout)
-            .contains("0 contacts created, 0 updated, 2 already as in the file")
-    );
+crate::test_case! {
+    /// The command line, as an operator runs it: a summary, bad rows by line, exit 1.
+    fn the_contacts_import_command_reports_bad_rows_and_exits_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("contacts.csv");
+        std::fs::write(&file, CONTACTS_CSV).unwrap();
+        let run = || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_replydesk"))
+                .args(["contacts", "import"])
+                .arg(&file)
+                .env(
+                    "REPLYDESK_DATABASE_URL",
+                    format!("sqlite://{}/desk.db", dir.path().display()),
+                )
+                .env("REPLYDESK_RULES_DIR", repo().join("rules"))
+                .current_dir(dir.path())
+                .output()
+                .unwrap()
+        };
+        let first = run();
+        let (out, err) = (
+            String::from_utf8_lossy(&first.stdout),
+            String::from_utf8_lossy(&first.stderr),
+        );
+        assert_eq!(first.status.code(), Some(1), "{out}{err}");
+        assert!(
+            out.contains("4 rows: 2 contacts created, 0 updated, 0 already as in the file, 2 bad"),
+            "{out}"
+        );
+        assert!(
+            err.contains("line 3: email:") && err.contains("line 4: contact:"),
+            "{err}"
+        );
+        let second = run();
+        assert!(
+            String::from_utf8_lossy(&second.stdout)
+                .contains("0 contacts created, 0 updated, 2 already as in the file")
+        );
+    }
 }

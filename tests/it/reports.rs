@@ -394,19 +394,10 @@ const OWNED: &str = "[reports]\ndefault_owner = \"sales\"\n";
 /// Runs an alert test body on both databases with [`OWNED`] in the config.
 macro_rules! with_owners {
     (async fn $name:ident($app:ident: TestApp) $body:block) => {
-        mod $name {
-            use super::*;
-            async fn body($app: TestApp) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                body(TestApp::spawn_with(Backend::Sqlite, OWNED).await.unwrap()).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some(app) = TestApp::spawn_with(Backend::Postgres, OWNED).await else { return };
-                body(app).await;
+        $crate::each_database! {
+            async fn $name(backend: Backend) {
+                let $app = TestApp::spawn_with(backend, OWNED).await;
+                $body
             }
         }
     };

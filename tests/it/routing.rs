@@ -87,19 +87,15 @@ on_both_databases! {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn round_robin_assignment_on_both_databases() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
+crate::each_database! {
+    async fn round_robin_assignment_on_both_databases(backend: Backend) {
         // A desk whose sales team assigns in turn, two open conversations each at most.
-        let Some(app) = TestApp::spawn_configured(backend, "", |cfg| {
+        let app = TestApp::spawn_configured(backend, "", |cfg| {
             let sales = cfg.teams.iter_mut().find(|t| t.name == "sales").unwrap();
             sales.assignment = replydesk::config::Assignment::RoundRobin;
             sales.capacity = Some(2);
         })
-        .await
-        else {
-            continue;
-        };
+        .await;
         replydesk::auth::users::set_away(app.db(), "bob@example.com", true, T0)
             .await
             .unwrap();
@@ -176,59 +172,52 @@ on_both_databases! {
     }
 }
 
-/// Four routing runs at once over thirty waiting replies.
-async fn concurrent_routing_threads_each_reply_once(backend: Backend) {
-    // No background router: the replies wait, so the runs race for them.
-    let Some(app) = TestApp::spawn_configured(backend, "", |c| c.workers.router = false).await
-    else {
-        return;
-    };
-    for i in 0..30 {
-        let body = meta_text(
-            &format!("163155507{:02}", i % 10),
-            &format!("wamid.cc{i}"),
-            "Where is my refund?",
-            T0 / 1000 + i,
+crate::each_database! {
+    /// Four routing runs at once over thirty waiting replies.
+    async fn routing_runs_at_the_same_time_thread_each_reply_once(backend: Backend) {
+        // No background router: the replies wait, so the runs race for them.
+        let app = TestApp::spawn_configured(backend, "", |c| c.workers.router = false).await;
+        for i in 0..30 {
+            let body = meta_text(
+                &format!("163155507{:02}", i % 10),
+                &format!("wamid.cc{i}"),
+                "Where is my refund?",
+                T0 / 1000 + i,
+            );
+            assert_eq!(app.post_meta(&body).await.status(), 200);
+        }
+        let router = &app.state.router;
+        let (a, b, c, d) = tokio::join!(
+            router.run_once(),
+            router.run_once(),
+            router.run_once(),
+            router.run_once()
         );
-        assert_eq!(app.post_meta(&body).await.status(), 200);
+        let routed: usize = [a, b, c, d]
+            .into_iter()
+            .map(|run| run.expect("a routing run beside another neither fails nor conflicts"))
+            .sum();
+        assert_eq!(routed, 30, "every reply routed by exactly one run");
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM conversations").await,
+            10,
+            "one conversation per contact"
+        );
+        assert_eq!(
+            app.count("SELECT CAST(COALESCE(SUM(message_count), 0) AS BIGINT) FROM conversations")
+                .await,
+            30,
+            "each reply counted once"
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM conversation_log WHERE kind = 'opened'")
+                .await,
+            10
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM events WHERE routed_at IS NULL")
+                .await,
+            0
+        );
     }
-    let router = &app.state.router;
-    let (a, b, c, d) = tokio::join!(
-        router.run_once(),
-        router.run_once(),
-        router.run_once(),
-        router.run_once()
-    );
-    let routed: usize = [a, b, c, d]
-        .into_iter()
-        .map(|run| run.expect("a routing run beside another neither fails nor conflicts"))
-        .sum();
-    assert_eq!(routed, 30, "every reply routed by exactly one run");
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM conversations").await,
-        10,
-        "one conversation per contact"
-    );
-    assert_eq!(
-        app.count("SELECT CAST(COALESCE(SUM(message_count), 0) AS BIGINT) FROM conversations")
-            .await,
-        30,
-        "each reply counted once"
-    );
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM conversation_log WHERE kind = 'opened'")
-            .await,
-        10
-    );
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM events WHERE routed_at IS NULL")
-            .await,
-        0
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn routing_runs_at_the_same_time_thread_each_reply_once() {
-    concurrent_routing_threads_each_reply_once(Backend::Sqlite).await;
-    concurrent_routing_threads_each_reply_once(Backend::Postgres).await;
 }

@@ -30,7 +30,7 @@ escalate_to = ["director@example.com"]
     )
 }
 
-async fn breach_app(backend: Backend, sink: &SmtpSink) -> Option<TestApp> {
+async fn breach_app(backend: Backend, sink: &SmtpSink) -> TestApp {
     TestApp::spawn_with(backend, &config(sink)).await
 }
 
@@ -42,13 +42,10 @@ async fn kinds(app: &TestApp, conversation: &str) -> Vec<String> {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_breach_is_emailed_to_the_leads_once_per_level() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
+crate::each_database! {
+    async fn a_breach_is_emailed_to_the_leads_once_per_level(backend: Backend) {
         let sink = SmtpSink::start().await;
-        let Some(app) = breach_app(backend, &sink).await else {
-            continue;
-        };
+        let app = breach_app(backend, &sink).await;
         let id = app
             .conversation_for("16315550901", "wamid.s1", "How much does it cost?")
             .await;
@@ -124,13 +121,10 @@ on_both_databases! {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_escalation_survives_smtp_down_and_a_restart_without_duplicates() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
+crate::each_database! {
+    async fn an_escalation_survives_smtp_down_and_a_restart_without_duplicates(backend: Backend) {
         let sink = SmtpSink::start().await;
-        let Some(app) = breach_app(backend, &sink).await else {
-            continue;
-        };
+        let app = breach_app(backend, &sink).await;
         app.conversation_for("16315550904", "wamid.s4", "How much does it cost?")
             .await;
         sink.stop().await;
@@ -186,62 +180,62 @@ async fn an_escalation_survives_smtp_down_and_a_restart_without_duplicates() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_instances_on_one_postgresql_database_escalate_each_breach_once() {
-    let sink = SmtpSink::start().await;
-    let Some(app) = breach_app(Backend::Postgres, &sink).await else {
-        return;
-    };
-    for i in 0..12 {
-        app.post_meta(&meta_text(
-            &format!("163155510{i:02}"),
-            &format!("wamid.pg{i}"),
-            "How much does it cost?",
-            T0 / 1000,
-        ))
-        .await;
-    }
-    app.route_now().await;
-    // A second desk instance: its own pools, workers and outbox on the same database.
-    let url = app.pg_url().unwrap();
-    let other_db = replydesk::store::Db::connect(&url, replydesk::config::SqliteSync::Full)
-        .await
-        .unwrap();
-    let other_sla = replydesk::sla::worker::SlaWorker::new(
-        other_db.clone(),
-        app.clock.clone(),
-        app.state.config.clone(),
-    );
-    let email =
-        replydesk::notify::email::email_deliverer(app.state.config.smtp.as_ref(), app.dir.path())
+crate::test_case! {
+    needs [POSTGRES]
+    async fn two_instances_on_one_postgresql_database_escalate_each_breach_once() {
+        let sink = SmtpSink::start().await;
+        let app = breach_app(Backend::Postgres, &sink).await;
+        for i in 0..12 {
+            app.post_meta(&meta_text(
+                &format!("163155510{i:02}"),
+                &format!("wamid.pg{i}"),
+                "How much does it cost?",
+                T0 / 1000,
+            ))
+            .await;
+        }
+        app.route_now().await;
+        // A second desk instance: its own pools, workers and outbox on the same database.
+        let url = app.pg_url().unwrap();
+        let other_db = replydesk::store::Db::connect(&url, replydesk::config::SqliteSync::Full)
+            .await
             .unwrap();
-    let other_outbox =
-        replydesk::outbox::Outbox::new(other_db.clone(), app.clock.clone()).with("email", email);
-    app.clock.advance(16 * MINUTE);
-    let (a, b) = tokio::join!(app.state.sla.run_once(), other_sla.run_once());
-    assert_eq!(
-        a.unwrap() + b.unwrap(),
-        24,
-        "12 at-risk and 12 breach transitions, each recorded once"
-    );
-    let (a, b) = tokio::join!(app.deliver_now(), async {
-        other_outbox.run_once().await.unwrap()
-    });
-    assert_eq!(a + b, 12);
-    let mails = sink.received();
-    assert_eq!(mails.len(), 12, "each breach emailed once");
-    let distinct: std::collections::HashSet<String> = mails
-        .iter()
-        .map(|m| {
-            String::from_utf8_lossy(&m.data)
-                .lines()
-                .find(|l| l.starts_with("Message-ID"))
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
-    assert_eq!(distinct.len(), 12);
-    other_db.close().await;
+        let other_sla = replydesk::sla::worker::SlaWorker::new(
+            other_db.clone(),
+            app.clock.clone(),
+            app.state.config.clone(),
+        );
+        let email =
+            replydesk::notify::email::email_deliverer(app.state.config.smtp.as_ref(), app.dir.path())
+                .unwrap();
+        let other_outbox =
+            replydesk::outbox::Outbox::new(other_db.clone(), app.clock.clone()).with("email", email);
+        app.clock.advance(16 * MINUTE);
+        let (a, b) = tokio::join!(app.state.sla.run_once(), other_sla.run_once());
+        assert_eq!(
+            a.unwrap() + b.unwrap(),
+            24,
+            "12 at-risk and 12 breach transitions, each recorded once"
+        );
+        let (a, b) = tokio::join!(app.deliver_now(), async {
+            other_outbox.run_once().await.unwrap()
+        });
+        assert_eq!(a + b, 12);
+        let mails = sink.received();
+        assert_eq!(mails.len(), 12, "each breach emailed once");
+        let distinct: std::collections::HashSet<String> = mails
+            .iter()
+            .map(|m| {
+                String::from_utf8_lossy(&m.data)
+                    .lines()
+                    .find(|l| l.starts_with("Message-ID"))
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(distinct.len(), 12);
+        other_db.close().await;
+    }
 }
 
 on_both_databases! {

@@ -237,29 +237,30 @@ async fn read_data(
     }
 }
 
-#[tokio::test]
-async fn the_sink_undoes_dot_stuffing_and_keeps_the_envelope() {
-    let sink = SmtpSink::start().await;
-    let stream = TcpStream::connect(sink.addr).await.unwrap();
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    expect(&mut reader, "220").await;
-    for (command, code) in [
-        ("EHLO test\r\n", "250"),
-        ("MAIL FROM:<a@example.com> BODY=8BITMIME\r\n", "250"),
-        ("RCPT TO:<b@example.com>\r\n", "250"),
-        ("DATA\r\n", "354"),
-        ("Subject: x\r\n\r\n..leading dot\r\n.\r\n", "250"),
-        ("QUIT\r\n", "221"),
-    ] {
-        write.write_all(command.as_bytes()).await.unwrap();
-        expect(&mut reader, code).await;
+crate::test_case! {
+    async fn the_sink_undoes_dot_stuffing_and_keeps_the_envelope() {
+        let sink = SmtpSink::start().await;
+        let stream = TcpStream::connect(sink.addr).await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut reader = BufReader::new(read);
+        expect(&mut reader, "220").await;
+        for (command, code) in [
+            ("EHLO test\r\n", "250"),
+            ("MAIL FROM:<a@example.com> BODY=8BITMIME\r\n", "250"),
+            ("RCPT TO:<b@example.com>\r\n", "250"),
+            ("DATA\r\n", "354"),
+            ("Subject: x\r\n\r\n..leading dot\r\n.\r\n", "250"),
+            ("QUIT\r\n", "221"),
+        ] {
+            write.write_all(command.as_bytes()).await.unwrap();
+            expect(&mut reader, code).await;
+        }
+        let received = sink.received();
+        assert_eq!(received.len(), 1);
+        assert_eq!(received[0].from, "a@example.com");
+        assert_eq!(received[0].to, ["b@example.com"]);
+        assert_eq!(received[0].data, b"Subject: x\r\n\r\n.leading dot\r\n");
     }
-    let received = sink.received();
-    assert_eq!(received.len(), 1);
-    assert_eq!(received[0].from, "a@example.com");
-    assert_eq!(received[0].to, ["b@example.com"]);
-    assert_eq!(received[0].data, b"Subject: x\r\n\r\n.leading dot\r\n");
 }
 
 /// Reads one reply (all its lines) and checks its code.
@@ -277,11 +278,12 @@ async fn expect(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, code: &s
     assert!(reply.starts_with(code), "expected {code}, got {reply:?}");
 }
 
-#[tokio::test]
-async fn a_stopped_sink_refuses_connections_and_restarts_on_the_same_port() {
-    let sink = SmtpSink::start().await;
-    sink.stop().await;
-    assert!(TcpStream::connect(sink.addr).await.is_err());
-    sink.restart().await;
-    assert!(TcpStream::connect(sink.addr).await.is_ok());
+crate::test_case! {
+    async fn a_stopped_sink_refuses_connections_and_restarts_on_the_same_port() {
+        let sink = SmtpSink::start().await;
+        sink.stop().await;
+        assert!(TcpStream::connect(sink.addr).await.is_err());
+        sink.restart().await;
+        assert!(TcpStream::connect(sink.addr).await.is_ok());
+    }
 }
