@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use replydesk::config::SqliteSync;
-use replydesk::ingest::event::contact_id_for_phone;
+use replydesk::contacts::identity::id_for_phone as contact_id_for_phone;
 use replydesk::model::{PrefChannel, Purpose};
 use replydesk::store::Db;
 

@@ -54,11 +54,21 @@ pub struct Desk {
     _watcher: Option<crate::classify::WatchHandle>,
 }
 
+/// Opens the configured database, migrates it to this build's schema and
+/// runs the one-time repairs the data needs.
+pub async fn open_database(config: &Config, now: crate::clock::Millis) -> Result<Db, StoreError> {
+    let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
+    db.migrate().await?;
+    crate::contacts::warm_up();
+    crate::contacts::repair::canonical_phones(&db, now).await?;
+    db.report_maintenance().await?;
+    Ok(db)
+}
+
 impl Desk {
     /// Opens and migrates the database, loads the rules, starts the writer and binds.
     pub async fn build(config: Config, clock: SharedClock) -> Result<Desk, StartError> {
-        let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
-        db.migrate().await?;
+        let db = open_database(&config, clock.now_ms()).await?;
         tracing::info!(database = %redact(&config.database_url), "database ready");
         let rules = LiveRules::load(&config.rules_dir).map_err(|errors| StartError::Rules {
             dir: config.rules_dir.display().to_string(),

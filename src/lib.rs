@@ -12,6 +12,7 @@ pub mod config;
 pub mod contacts;
 pub mod conversations;
 pub mod csv_import;
+pub mod ids;
 pub mod ingest;
 pub mod model;
 pub mod notify;

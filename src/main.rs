@@ -573,9 +573,7 @@ fn import_conversions(config: Config, file: &std::path::Path) -> anyhow::Result<
 
 /// The configured database, migrated to this build's schema.
 async fn open_db(config: &Config) -> anyhow::Result<Db> {
-    let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
-    db.migrate().await?;
-    Ok(db)
+    Ok(replydesk::app::open_database(config, SystemClock.now_ms()).await?)
 }
 
 fn run_seed(config: Config, options: &replydesk::seed::SeedOptions) -> anyhow::Result<ExitCode> {

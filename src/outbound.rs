@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
-use crate::contacts;
+use crate::contacts::identity::{self, ContactKey};
 use crate::store::{Db, StoreResult};
 
 /// A registration as the sending platform posts it.
@@ -48,7 +48,7 @@ pub struct Invalid {
     pub message: String,
 }
 
-fn check(reg: &Registration) -> Result<String, Invalid> {
+fn check(reg: &Registration) -> Result<ContactKey, Invalid> {
     let bad = |field, message: &str| Invalid {
         field,
         message: message.to_string(),
@@ -75,7 +75,7 @@ fn check(reg: &Registration) -> Result<String, Invalid> {
             return Err(bad(field, "at most 200 characters"));
         }
     }
-    contacts::parse_phone(&reg.contact).map_err(|m| Invalid {
+    ContactKey::parse_whatsapp(&reg.contact).map_err(|m| Invalid {
         field: "contact",
         message: m,
     })
@@ -88,19 +88,19 @@ pub async fn register(
     by: &str,
     now: Millis,
 ) -> Result<StoreResult<Registered>, Invalid> {
-    let phone = check(reg)?;
-    Ok(write(db, reg, &phone, by, now).await)
+    let key = check(reg)?;
+    Ok(write(db, reg, &key, by, now).await)
 }
 
 async fn write(
     db: &Db,
     reg: &Registration,
-    phone: &str,
+    key: &ContactKey,
     by: &str,
     now: Millis,
 ) -> StoreResult<Registered> {
     let mut tx = db.writer().begin().await?;
-    let contact_id = contacts::ensure(&mut *tx, phone, now).await?;
+    let contact_id = identity::resolve(&mut tx, key, now).await?;
     if let Some(email) = reg
         .email
         .as_deref()

@@ -15,7 +15,7 @@ use std::io::IsTerminal;
 
 use crate::clock::Millis;
 use crate::config::Config;
-use crate::ingest::event::contact_id_for_phone;
+use crate::contacts::identity::id_for_phone as contact_id_for_phone;
 use crate::model::Category;
 use crate::reports::ReportsError;
 use crate::store::{Backend, Db, StoreError, fixed_chunks, values_rows};

@@ -447,7 +447,14 @@ async fn reopen(
     sqlx::query("UPDATE conversations SET status = 'open', resolution = NULL, resolved_at = NULL WHERE id = $1")
         .bind(&c.id)
         .execute(&mut **tx)
-        .await?;
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            // One open conversation per contact and channel (migration 0011).
+            StoreError::Conflict(_) => ActionError::Conflict(
+                "this customer already has an open conversation on this channel; answer them there".into(),
+            ),
+            other => other.into(),
+        })?;
     let target = if c.first_response_at.is_some() {
         Target::Resolution
     } else {

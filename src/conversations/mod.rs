@@ -5,6 +5,7 @@
 //! everyone else their teams' conversations.
 
 mod actions;
+pub mod merge;
 mod queue;
 mod timeline;
 

@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use crate::auth::users::User;
 use crate::clock::Millis;
+use crate::contacts::identity::{ContactKey, looks_like_user_id};
 use crate::model::Category;
 use crate::store::{Db, StoreResult};
 
@@ -187,12 +188,33 @@ fn visible_and_filtered(sql: &mut Sql, user: &User, f: &QueueFilter) {
     }
 }
 
-/// Phone numbers by their digits; otherwise name, last reply, or any message text.
+/// A whole contact (a number in any form, a user id, an email address) by
+/// the key it parses to; a part of a number by its digits; otherwise name,
+/// last reply, or any message text.
 fn search(sql: &mut Sql, q: &str) {
+    let whole = q.starts_with('+') || q.contains('@') || looks_like_user_id(q);
+    match ContactKey::parse(q).ok().filter(|_| whole) {
+        Some(ContactKey::Phone(p)) => {
+            let p = sql.bind(Param::Text(p));
+            sql.and(&format!("k.phone = {p}"));
+            return;
+        }
+        Some(ContactKey::UserId(u)) => {
+            let u = sql.bind(Param::Text(u));
+            sql.and(&format!("k.wa_user_id = {u}"));
+            return;
+        }
+        Some(ContactKey::Email(e)) => {
+            let e = sql.bind(Param::Text(e));
+            sql.and(&format!("k.email = {e}"));
+            return;
+        }
+        None => {}
+    }
     let digits: String = q.chars().filter(char::is_ascii_digit).collect();
     if digits.len() >= 4 && q.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)) {
         let p = sql.bind(Param::Text(format!("%{digits}%")));
-        sql.and(&format!("k.phone LIKE {p}"));
+        sql.and(&format!("(k.phone LIKE {p} OR k.wa_id LIKE {p})"));
         return;
     }
     let escaped = q

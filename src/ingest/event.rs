@@ -1,10 +1,11 @@
 //! The internal event model every provider payload is normalized into.
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::classify::Classification;
 use crate::clock::Millis;
+use crate::contacts::identity::{id_for_phone, id_for_user, looks_like_user_id};
+use crate::contacts::phone;
 use crate::model::{DeliveryStatus, MessageKind};
 
 /// What an event is, independent of the provider.
@@ -39,43 +40,47 @@ impl EventKind {
 /// Who the event is about, as the provider identified them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactRef {
-    /// E.164, with the leading `+`.
+    /// Canonical E.164, with the leading `+`.
     pub phone: Option<String>,
+    /// The WhatsApp id the provider used (digits), kept to address replies.
+    pub wa_id: Option<String>,
     /// Meta's business-scoped user id (`US.1234…`), when the provider sent one.
     pub user_id: Option<String>,
     pub name: Option<String>,
 }
 
 impl ContactRef {
+    /// A contact named by a WhatsApp address as a provider wrote it: a
+    /// phone number, or else a business-scoped user id; `None` for neither.
+    pub fn from_address(raw: &str, user_id: Option<String>) -> Option<ContactRef> {
+        let number = phone::from_wa_id(raw);
+        let user_id = user_id
+            .or_else(|| {
+                (number.is_none() && looks_like_user_id(raw)).then(|| raw.trim().to_string())
+            })
+            .filter(|u| looks_like_user_id(u));
+        if number.is_none() && user_id.is_none() {
+            return None;
+        }
+        Some(ContactRef {
+            phone: number.as_ref().map(|n| n.e164.clone()),
+            wa_id: number.map(|n| n.wa_id),
+            user_id,
+            name: None,
+        })
+    }
+
     /// The contact's key: derived from the phone number when there is one,
     /// else from the user id. Deterministic, so concurrent writers agree, and
-    /// opaque, so phone numbers stay out of URLs and logs.
+    /// opaque, so phone numbers stay out of URLs and logs. The writer fills
+    /// in the phone of a user id that a phone contact already carries.
     pub fn contact_id(&self) -> Option<String> {
         match (&self.phone, &self.user_id) {
-            (Some(phone), _) => Some(contact_id_for_phone(phone)),
-            (None, Some(user)) => Some(contact_id_for_user(user)),
+            (Some(phone), _) => Some(id_for_phone(phone)),
+            (None, Some(user)) => Some(id_for_user(user)),
             (None, None) => None,
         }
     }
-}
-
-pub fn contact_id_for_phone(e164: &str) -> String {
-    short_hash("c", &["phone", e164])
-}
-
-pub fn contact_id_for_user(user_id: &str) -> String {
-    short_hash("c", &["user", user_id])
-}
-
-/// `prefix_` + 20 hex digits of sha256 over the parts.
-pub(crate) fn short_hash(prefix: &str, parts: &[&str]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update([0u8]);
-    }
-    let digest = hasher.finalize();
-    format!("{prefix}_{}", &hex::encode(digest)[..20])
 }
 
 /// One normalized event, ready to store.
@@ -137,64 +142,22 @@ pub struct Normalized {
     pub problems: Vec<String>,
 }
 
-/// Checks a WhatsApp id as the providers send it (`wa_id`, `from`,
-/// `whatsapp:+…`): already international, so only digits and length are
-/// checked, and a `+` is added. Human-typed numbers go through
-/// [`crate::contacts::parse_phone`] instead.
-pub fn wa_id_to_e164(raw: &str) -> Option<String> {
-    let digits = raw.trim().trim_start_matches('+');
-    // E.164 numbers run from 7 digits (small territories) to 15.
-    let ok = (7..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0');
-    ok.then(|| format!("+{digits}"))
-}
-
-/// A Meta business-scoped user id: `CC.digits`, sometimes with more dotted parts.
-pub fn looks_like_user_id(raw: &str) -> bool {
-    let raw = raw.trim();
-    raw.len() <= 128
-        && raw.contains('.')
-        && raw
-            .split('.')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn wa_ids_become_e164() {
+    fn an_address_is_a_number_or_else_a_user_id() {
+        let number = ContactRef::from_address("5215512345678", None).unwrap();
+        assert_eq!(number.phone.as_deref(), Some("+525512345678"));
+        assert_eq!(number.wa_id.as_deref(), Some("5215512345678"));
+        let user = ContactRef::from_address("US.13491208655302741918", None).unwrap();
         assert_eq!(
-            wa_id_to_e164("16315551234").as_deref(),
-            Some("+16315551234")
+            (user.phone, user.user_id.as_deref()),
+            (None, Some("US.13491208655302741918"))
         );
-        assert_eq!(
-            wa_id_to_e164("+31612345678").as_deref(),
-            Some("+31612345678")
-        );
-        assert_eq!(wa_id_to_e164("3170"), None);
-        assert_eq!(wa_id_to_e164("WHATSAPP_ID"), None);
-        assert_eq!(wa_id_to_e164("US.1234"), None);
-    }
-
-    #[test]
-    fn user_ids_are_recognized() {
-        assert!(looks_like_user_id("US.13491208655302741918"));
-        assert!(looks_like_user_id("US.ENT.11815799212886844830"));
-        assert!(!looks_like_user_id("foo_bar"));
-        assert!(!looks_like_user_id("16315551234"));
-    }
-
-    #[test]
-    fn contact_ids_are_stable_and_opaque() {
-        let a = ContactRef {
-            phone: Some("+16315551234".into()),
-            ..ContactRef::default()
-        };
-        let id = a.contact_id().unwrap();
-        assert_eq!(id, a.contact_id().unwrap());
-        assert!(!id.contains("6315551234"));
+        let both = ContactRef::from_address("16315551234", Some("US.1234".into())).unwrap();
+        assert_eq!(both.contact_id(), Some(id_for_phone("+16315551234")));
+        assert_eq!(ContactRef::from_address("WHATSAPP_ID", None), None);
     }
 }

@@ -10,11 +10,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use super::event::{
-    ContactRef, EventKind, Normalized, NormalizedEvent, looks_like_user_id, short_hash,
-    wa_id_to_e164,
-};
+use super::event::{ContactRef, EventKind, Normalized, NormalizedEvent};
 use crate::clock::Millis;
+use crate::contacts::identity::looks_like_user_id;
+use crate::contacts::phone;
+use crate::ids::short_hash;
 use crate::model::{DeliveryStatus, MessageKind};
 
 /// Checks `X-Hub-Signature-256: sha256=<hex>` against HMAC-SHA256 of the raw
@@ -214,15 +214,11 @@ impl Change<'_> {
         ev.provider_id = Some(id);
         ev.status = Some(status);
         ev.outbound = true;
-        let phone = str_of(s, "recipient_id").and_then(|r| wa_id_to_e164(&r));
         let user_id = str_of(s, "recipient_user_id").filter(|u| looks_like_user_id(u));
-        if phone.is_some() || user_id.is_some() {
-            ev.contact = Some(ContactRef {
-                phone,
-                user_id,
-                name: None,
-            });
-        }
+        ev.contact = match str_of(s, "recipient_id") {
+            Some(raw) => ContactRef::from_address(&raw, user_id),
+            None => user_id.and_then(|u| ContactRef::from_address(&u, None)),
+        };
         if let Some(error) = s
             .get("errors")
             .and_then(Value::as_array)
@@ -256,7 +252,8 @@ impl Change<'_> {
         let only_contact = (contacts.len() == 1).then(|| &contacts[0]);
         let field =
             |key: &str| str_of(p, key).or_else(|| only_contact.and_then(|c| str_of(c, key)));
-        let phone = field("wa_id").and_then(|w| wa_id_to_e164(&w));
+        let number = field("wa_id").and_then(|w| phone::from_wa_id(&w));
+        let phone = number.as_ref().map(|n| n.e164.clone());
         let user_id = field("user_id").filter(|u| looks_like_user_id(u));
         if phone.is_none() && user_id.is_none() {
             self.out.problems.push(format!(
@@ -267,7 +264,11 @@ impl Change<'_> {
         let name = contacts
             .iter()
             .find(|c| {
-                phone.is_some() && str_of(c, "wa_id").and_then(|w| wa_id_to_e164(&w)) == phone
+                phone.is_some()
+                    && str_of(c, "wa_id")
+                        .and_then(|w| phone::from_wa_id(&w))
+                        .map(|n| n.e164)
+                        == phone
             })
             .and_then(|c| {
                 c.pointer("/profile/name")
@@ -288,6 +289,7 @@ impl Change<'_> {
         );
         ev.contact = Some(ContactRef {
             phone,
+            wa_id: number.map(|n| n.wa_id),
             user_id,
             name,
         });
@@ -333,7 +335,6 @@ fn sender(m: &Value, contacts: &[Value], echo: bool) -> Option<ContactRef> {
         ("from", "from_user_id")
     };
     let raw = str_of(m, addr);
-    let phone = raw.as_deref().and_then(wa_id_to_e164);
     let user_id = str_of(m, user_key)
         .or_else(|| raw.clone().filter(|r| looks_like_user_id(r)))
         .filter(|u| looks_like_user_id(u));
@@ -347,10 +348,11 @@ fn sender(m: &Value, contacts: &[Value], echo: bool) -> Option<ContactRef> {
             .and_then(|c| str_of(c, "user_id"))
             .filter(|u| looks_like_user_id(u))
     });
-    if phone.is_none() && user_id.is_none() {
-        return None;
-    }
-    let name = if echo {
+    let mut contact = match &raw {
+        Some(raw) => ContactRef::from_address(raw, user_id)?,
+        None => ContactRef::from_address(&user_id?, None)?,
+    };
+    contact.name = if echo {
         None
     } else {
         profile
@@ -358,11 +360,7 @@ fn sender(m: &Value, contacts: &[Value], echo: bool) -> Option<ContactRef> {
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    Some(ContactRef {
-        phone,
-        user_id,
-        name,
-    })
+    Some(contact)
 }
 
 /// Fills type, text, payload and title from the typed part of a message.

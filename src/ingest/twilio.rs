@@ -14,9 +14,7 @@ use serde_json::{Map, Value};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::event::{
-    ContactRef, EventKind, Normalized, NormalizedEvent, looks_like_user_id, wa_id_to_e164,
-};
+use super::event::{ContactRef, EventKind, Normalized, NormalizedEvent};
 use crate::clock::Millis;
 use crate::model::{DeliveryStatus, MessageKind};
 
@@ -155,11 +153,9 @@ pub fn normalize(params: &Params, received_at: Millis) -> Normalized {
     out
 }
 
-fn address(raw: &str) -> (Option<String>, Option<String>) {
-    let bare = raw.strip_prefix("whatsapp:").unwrap_or(raw);
-    let phone = wa_id_to_e164(bare);
-    let user = (phone.is_none() && looks_like_user_id(bare)).then(|| bare.to_string());
-    (phone, user)
+/// A `whatsapp:+…` address (or a user id) as the contact it names.
+fn address(raw: &str) -> Option<ContactRef> {
+    ContactRef::from_address(raw.strip_prefix("whatsapp:").unwrap_or(raw), None)
 }
 
 fn status_event<'a>(
@@ -181,14 +177,7 @@ fn status_event<'a>(
     ev.provider_id = Some(sid.to_string());
     ev.status = Some(status);
     ev.outbound = true;
-    let (phone, user_id) = get("To").map(address).unwrap_or_default();
-    if phone.is_some() || user_id.is_some() {
-        ev.contact = Some(ContactRef {
-            phone,
-            user_id,
-            name: None,
-        });
-    }
+    ev.contact = get("To").and_then(address);
     ev.error_code = get("ErrorCode").map(str::to_string);
     ev.error_title = get("ErrorMessage").map(str::to_string);
     let mut detail = Map::new();
@@ -209,21 +198,20 @@ fn message_event<'a>(
     received_at: Millis,
 ) -> Result<NormalizedEvent, String> {
     let from = get("From").unwrap_or_default();
-    let (phone, from_user) = address(from);
-    let external = get("ExternalUserId").and_then(|e| address(e).1);
-    let user_id = from_user.or(external);
-    if phone.is_none() && user_id.is_none() {
+    let Some(mut contact) = address(from) else {
         return Err(format!(
             "message {sid}: sender {from:?} is neither a phone number nor a WhatsApp user id"
         ));
+    };
+    if contact.user_id.is_none() {
+        contact.user_id = get("ExternalUserId")
+            .and_then(address)
+            .and_then(|c| c.user_id);
     }
+    contact.name = get("ProfileName").map(str::to_string);
     let mut ev = NormalizedEvent::new(format!("twilio:m:{sid}"), EventKind::Message, received_at);
     ev.provider_id = Some(sid.to_string());
-    ev.contact = Some(ContactRef {
-        phone,
-        user_id,
-        name: get("ProfileName").map(str::to_string),
-    });
+    ev.contact = Some(contact);
     ev.body = get("Body").map(str::to_string);
     ev.context_id = get("OriginalRepliedMessageSid").map(str::to_string);
     ev.payload = get("ButtonPayload").map(str::to_string);

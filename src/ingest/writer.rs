@@ -8,13 +8,14 @@
 //! cannot fail its neighbours.
 
 use sqlx::{Any, Row, Transaction};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::event::{ContactRef, NormalizedEvent};
 use crate::clock::Millis;
+use crate::contacts::identity;
 use crate::model::Provider;
 use crate::preferences::{self, SignalContext};
 use crate::store::{Backend, Db, StoreError, fixed_chunks, or_fail, values_rows};
@@ -133,8 +134,7 @@ async fn run(
             break;
         }
         metrics::histogram!("replydesk_ingest_batch_size").record(jobs.len() as f64);
-        let refs: Vec<&Job> = jobs.iter().collect();
-        match write_batch(&db, &refs, &signals).await {
+        match write_batch(&db, &mut jobs, &signals).await {
             Ok(outcomes) => {
                 for (job, outcome) in jobs.drain(..).zip(outcomes) {
                     let _ = job.reply.send(Ok(outcome));
@@ -142,8 +142,8 @@ async fn run(
             }
             Err(error) => {
                 tracing::warn!(%error, batch = jobs.len(), "group commit failed; writing the batch one webhook at a time");
-                for job in jobs.drain(..) {
-                    let result = write_batch(&db, &[&job], &signals)
+                for mut job in jobs.drain(..) {
+                    let result = write_batch(&db, std::slice::from_mut(&mut job), &signals)
                         .await
                         .map(|mut o| o.remove(0));
                     if let Err(error) = &result {
@@ -160,7 +160,7 @@ async fn run(
 
 async fn write_batch(
     db: &Db,
-    jobs: &[&Job],
+    jobs: &mut [Job],
     signals: &SignalContext,
 ) -> Result<Vec<WriteOutcome>, StoreError> {
     let mut tx = db.writer().begin().await?;
@@ -171,7 +171,9 @@ async fn write_batch(
         .map(|j| j.payload.received_at)
         .max()
         .unwrap_or_default();
+    fill_known_phones(&mut tx, jobs).await?;
     upsert_contacts(&mut tx, backend, jobs.iter().flat_map(|j| &j.events), now).await?;
+    join_user_records(&mut tx, jobs.iter().flat_map(|j| &j.events), now).await?;
     let events: Vec<(&NormalizedEvent, &PayloadRow)> = jobs
         .iter()
         .flat_map(|j| j.events.iter().map(move |e| (e, &j.payload)))
@@ -210,7 +212,7 @@ async fn write_batch(
 async fn insert_payloads(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
-    jobs: &[&Job],
+    jobs: &[Job],
 ) -> Result<(), StoreError> {
     let mut seen = HashSet::new();
     let rows: Vec<&PayloadRow> = jobs
@@ -261,21 +263,27 @@ async fn upsert_contacts<'a>(
         };
         let entry = merged.entry(id).or_default();
         entry.phone = entry.phone.take().or_else(|| contact.phone.clone());
+        if contact.wa_id.is_some() {
+            entry.wa_id.clone_from(&contact.wa_id);
+        }
         entry.user_id = entry.user_id.take().or_else(|| contact.user_id.clone());
         if contact.name.is_some() {
             entry.name.clone_from(&contact.name);
         }
     }
     let rows: Vec<(String, ContactRef)> = merged.into_iter().collect();
-    const COLS: usize = 6;
+    const COLS: usize = 7;
     for chunk in fixed_chunks(&rows) {
+        // The WhatsApp id last seen is kept: it is what a reply is addressed to.
         let sql = format!(
-            "INSERT{} INTO contacts (id, phone, wa_user_id, name, created_at, updated_at) VALUES {} \
+            "INSERT{} INTO contacts (id, phone, wa_id, wa_user_id, name, created_at, updated_at) VALUES {} \
              ON CONFLICT (id) DO UPDATE SET \
                name = COALESCE(excluded.name, contacts.name), \
+               wa_id = COALESCE(excluded.wa_id, contacts.wa_id), \
                wa_user_id = COALESCE(contacts.wa_user_id, excluded.wa_user_id), \
                updated_at = excluded.updated_at \
              WHERE (excluded.name IS NOT NULL AND contacts.name IS DISTINCT FROM excluded.name) \
+                OR (excluded.wa_id IS NOT NULL AND contacts.wa_id IS DISTINCT FROM excluded.wa_id) \
                 OR (contacts.wa_user_id IS NULL AND excluded.wa_user_id IS NOT NULL)",
             or_fail(backend),
             values_rows(backend, chunk.len(), COLS)
@@ -285,12 +293,77 @@ async fn upsert_contacts<'a>(
             q = q
                 .bind(id)
                 .bind(&c.phone)
+                .bind(&c.wa_id)
                 .bind(&c.user_id)
                 .bind(&c.name)
                 .bind(now)
                 .bind(now);
         }
         q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// A customer known only by a user id whom a phone contact already carries
+/// is that contact: the phone is filled in, so the event is stored under it.
+async fn fill_known_phones(
+    tx: &mut Transaction<'static, Any>,
+    jobs: &mut [Job],
+) -> Result<(), StoreError> {
+    let mut users: Vec<&str> = jobs
+        .iter()
+        .flat_map(|j| &j.events)
+        .filter_map(|e| e.contact.as_ref())
+        .filter(|c| c.phone.is_none())
+        .filter_map(|c| c.user_id.as_deref())
+        .collect();
+    if users.is_empty() {
+        return Ok(());
+    }
+    users.sort_unstable();
+    users.dedup();
+    let known: HashMap<String, String> = identity::phones_of_users(tx, &users)
+        .await?
+        .into_iter()
+        .collect();
+    for contact in jobs
+        .iter_mut()
+        .flat_map(|j| &mut j.events)
+        .filter_map(|e| e.contact.as_mut())
+        .filter(|c| c.phone.is_none())
+    {
+        if let Some(phone) = contact.user_id.as_ref().and_then(|u| known.get(u)) {
+            contact.phone = Some(phone.clone());
+        }
+    }
+    Ok(())
+}
+
+/// When a webhook names a phone and a user id together, a record kept until
+/// now under the user id alone is joined into the phone contact.
+async fn join_user_records<'a>(
+    tx: &mut Transaction<'static, Any>,
+    events: impl Iterator<Item = &'a NormalizedEvent>,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let mut pairs: BTreeMap<String, String> = BTreeMap::new();
+    for c in events.filter_map(|e| e.contact.as_ref()) {
+        if let (Some(phone), Some(user)) = (&c.phone, &c.user_id) {
+            pairs.insert(identity::id_for_user(user), identity::id_for_phone(phone));
+        }
+    }
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = pairs.keys().map(String::as_str).collect();
+    for from in identity::user_only_records(tx, &ids).await? {
+        if let Some(into) = pairs.get(&from) {
+            let joined = identity::join(tx, &from, into, now).await?;
+            tracing::info!(
+                from = %from, into = %into, rows = joined.rows_moved, folded = joined.conversations_folded,
+                "a contact known by its WhatsApp user id turned out to have a phone number; joined into the phone contact"
+            );
+        }
     }
     Ok(())
 }

@@ -3,13 +3,12 @@
 //! They go into the same ledger, under the same precedence rules and policy.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::policy::{Scope, SignalKind};
 use super::signals::{Signal, SignalContext, apply};
 use crate::clock::Millis;
-use crate::contacts;
-use crate::ingest::event::{EventKind, NormalizedEvent, short_hash};
+use crate::contacts::identity::{self, ContactKey};
+use crate::ingest::event::{EventKind, NormalizedEvent};
 use crate::model::{PrefChannel, Purpose};
 use crate::store::{Db, StoreError};
 
@@ -18,7 +17,7 @@ use crate::store::{Db, StoreError};
 #[serde(deny_unknown_fields)]
 pub struct ExternalEvent {
     pub external_id: String,
-    /// E.164 phone number or email address.
+    /// E.164 phone number, WhatsApp user id or email address.
     pub contact: String,
     pub channel: String,
     pub purpose: String,
@@ -64,22 +63,6 @@ fn bad(field: &'static str, message: impl Into<String>) -> ExternalError {
     }
 }
 
-/// Who the event is about.
-pub enum ContactKey {
-    Phone(String),
-    Email(String),
-}
-
-pub fn parse_contact(input: &str) -> Result<ContactKey, String> {
-    if input.contains('@') {
-        crate::auth::users::normalize_email(input)
-            .map(ContactKey::Email)
-            .map_err(|e| e.to_string())
-    } else {
-        contacts::parse_phone(input).map(ContactKey::Phone)
-    }
-}
-
 fn parse_time(v: &serde_json::Value) -> Result<Millis, ExternalError> {
     match v {
         serde_json::Value::Number(n) => n
@@ -121,7 +104,7 @@ fn check(e: &ExternalEvent, now: Millis) -> Result<Checked, ExternalError> {
             "say which system or process this comes from (1 to 100 characters)",
         ));
     }
-    let contact = parse_contact(&e.contact).map_err(|m| bad("contact", m))?;
+    let contact = ContactKey::parse(&e.contact).map_err(|m| bad("contact", m))?;
     let channel = PrefChannel::parse(&e.channel).ok_or_else(|| {
         bad(
             "channel",
@@ -165,43 +148,6 @@ fn check(e: &ExternalEvent, now: Millis) -> Result<Checked, ExternalError> {
     })
 }
 
-/// Finds (or creates) the contact an email address belongs to.
-async fn contact_for_email<'c>(
-    tx: &mut sqlx::Transaction<'c, sqlx::Any>,
-    email: &str,
-    now: Millis,
-) -> Result<String, ExternalError> {
-    if let Some(row) =
-        sqlx::query("SELECT id FROM contacts WHERE email = $1 ORDER BY phone IS NULL, id LIMIT 1")
-            .bind(email)
-            .fetch_optional(&mut **tx)
-            .await?
-    {
-        return Ok(row.try_get(0)?);
-    }
-    let id = short_hash("c", &["email", email]);
-    sqlx::query("INSERT INTO contacts (id, email, created_at, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING")
-        .bind(&id)
-        .bind(email)
-        .bind(now)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(id)
-}
-
-/// The contact id for a phone number or email address, created when new.
-pub async fn resolve<'c>(
-    tx: &mut sqlx::Transaction<'c, sqlx::Any>,
-    key: &ContactKey,
-    now: Millis,
-) -> Result<String, ExternalError> {
-    match key {
-        ContactKey::Phone(p) => Ok(contacts::ensure(&mut **tx, p, now).await?),
-        ContactKey::Email(e) => contact_for_email(tx, e, now).await,
-    }
-}
-
 /// Records an event from another system; a repeat of its external id changes nothing.
 pub async fn record(
     db: &Db,
@@ -212,7 +158,7 @@ pub async fn record(
 ) -> Result<Recorded, ExternalError> {
     let checked = check(e, now)?;
     let mut tx = db.writer().begin().await?;
-    let contact_id = resolve(&mut tx, &checked.contact, now).await?;
+    let contact_id = identity::resolve(&mut tx, &checked.contact, now).await?;
     let fresh = sqlx::query("INSERT INTO external_preferences (external_id, contact_id, source, received_at) VALUES ($1, $2, $3, $4) ON CONFLICT (external_id) DO NOTHING")
         .bind(e.external_id.trim())
         .bind(&contact_id)
@@ -246,20 +192,4 @@ pub async fn record(
         created: fresh,
         contact_id,
     })
-}
-
-/// The contact id for a phone number or email address, without creating one.
-pub async fn lookup(db: &Db, key: &ContactKey) -> Result<String, StoreError> {
-    match key {
-        ContactKey::Phone(p) => Ok(crate::ingest::event::contact_id_for_phone(p)),
-        ContactKey::Email(e) => {
-            let found: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM contacts WHERE email = $1 ORDER BY phone IS NULL, id LIMIT 1",
-            )
-            .bind(e)
-            .fetch_optional(db.reader())
-            .await?;
-            Ok(found.unwrap_or_else(|| short_hash("c", &["email", e])))
-        }
-    }
 }

@@ -6,6 +6,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::precedence::{Decision, Effect, LedgerEvent, Query, Reason, decide};
 use crate::clock::Millis;
+use crate::contacts::identity;
 use crate::model::{PrefChannel, Purpose};
 use crate::store::{Db, StoreError, StoreResult, fixed_chunks, placeholders, values_rows};
 
@@ -103,20 +104,10 @@ pub(crate) fn event_from_row(row: &AnyRow) -> Result<LedgerEvent, sqlx::Error> {
     })
 }
 
-/// Every contact id that is the same person: the contact itself and any
-/// record sharing its WhatsApp user id.
+/// Every contact id that is the same person (see [`identity::same_person`]).
 async fn same_person(db: &Db, contact_id: &str) -> StoreResult<Vec<String>> {
-    let mut ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM contacts WHERE wa_user_id IS NOT NULL AND wa_user_id = \
-         (SELECT wa_user_id FROM contacts WHERE id = $1)",
-    )
-    .bind(contact_id)
-    .fetch_all(db.reader())
-    .await?;
-    if !ids.iter().any(|i| i == contact_id) {
-        ids.push(contact_id.to_string());
-    }
-    Ok(ids)
+    let mut conn = db.reader().acquire().await?;
+    identity::same_person(&mut conn, contact_id).await
 }
 
 /// The state for one question, from the events that can decide it: for each

@@ -19,7 +19,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::clock::Millis;
-use crate::ingest::event::contact_id_for_phone;
+use crate::contacts::identity::id_for_phone as contact_id_for_phone;
 use crate::model::{PrefChannel, Purpose};
 use crate::store::{Db, StoreResult};
 pub use ledger::{NewPreference, fallback_for, history};

@@ -21,7 +21,7 @@ use super::ReportsError;
 use super::period::parse_instant;
 use crate::clock::Millis;
 use crate::config::Config;
-use crate::contacts;
+use crate::contacts::identity::{self, ContactKey};
 use crate::store::{Db, StoreError};
 
 /// `occurred_at` as epoch milliseconds or RFC 3339.
@@ -73,7 +73,8 @@ fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
 #[derive(Debug, Clone)]
 struct Checked {
     external_id: String,
-    phone: String,
+    /// Who converted; `None` for a conversion recorded on a conversation.
+    contact: Option<ContactKey>,
     kind: String,
     value: Option<f64>,
     currency: Option<String>,
@@ -121,7 +122,7 @@ fn check(c: &NewConversion, now: Millis) -> Result<Checked, Invalid> {
             "expected your id for this conversion (1 to 256 characters)",
         ));
     }
-    let phone = contacts::parse_phone(&c.contact).map_err(|m| invalid("contact", m))?;
+    let contact = ContactKey::parse_whatsapp(&c.contact).map_err(|m| invalid("contact", m))?;
     let kind = c.kind.trim().to_lowercase();
     let kind_ok = !kind.is_empty()
         && kind.len() <= 64
@@ -169,7 +170,7 @@ fn check(c: &NewConversion, now: Millis) -> Result<Checked, Invalid> {
     }
     Ok(Checked {
         external_id: external_id.to_string(),
-        phone,
+        contact: Some(contact),
         kind,
         value: c.value,
         currency,
@@ -212,7 +213,12 @@ async fn record_in(
     if let Some(existing) = existing(tx, &c.external_id).await? {
         return Ok(existing);
     }
-    let contact_id = contacts::ensure(&mut **tx, &c.phone, now).await?;
+    let Some(key) = &c.contact else {
+        return Err(StoreError::Conflict(
+            "a posted conversion names its contact".into(),
+        ));
+    };
+    let contact_id = identity::resolve(tx, key, now).await?;
     let window = config.reports.attribution_ms();
     let mut note = None;
     let mut attribution = None;
@@ -404,7 +410,7 @@ pub(crate) async fn record_for_conversation(
     let attribution = attribution.unwrap_or_else(|| unattributed(journey));
     let c = Checked {
         external_id: format!("conversation:{conversation_id}"),
-        phone: String::new(),
+        contact: None,
         kind: "conversation".into(),
         value: None,
         currency: None,

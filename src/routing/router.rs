@@ -135,6 +135,10 @@ pub struct Router {
     attribution_ms: Millis,
 }
 
+/// Batches rolled back for a conflict that one run routes again before it
+/// reports the conflict (the next run starts over).
+const MAX_CONFLICTS: u64 = 20;
+
 /// Replies routed per transaction when ingest is idle.
 const BATCH: i64 = 500;
 /// Replies routed per transaction while webhooks are arriving: on SQLite a
@@ -204,11 +208,25 @@ impl Router {
     /// Routes every waiting reply; returns how many were routed.
     pub async fn run_once(&self) -> StoreResult<usize> {
         let mut total = 0;
+        let mut conflicts = 0;
         loop {
-            let (n, limit) = self.route_batch().await?;
-            total += n;
-            if n < usize::try_from(limit).unwrap_or(usize::MAX) {
-                return Ok(total);
+            match self.route_batch().await {
+                Ok((n, limit)) => {
+                    total += n;
+                    if n < usize::try_from(limit).unwrap_or(usize::MAX) {
+                        return Ok(total);
+                    }
+                }
+                // Another writer got to one of these contacts first (an open
+                // conversation opened, a reply moved to a joined contact):
+                // the batch was rolled back; routing it again sees what won.
+                Err(StoreError::Conflict(why)) if conflicts < MAX_CONFLICTS => {
+                    conflicts += 1;
+                    tracing::debug!(%why, conflicts, "routing batch rolled back; routing it again");
+                    metrics::counter!("replydesk_routing_conflicts_total").increment(1);
+                    tokio::time::sleep(Duration::from_millis(2 * conflicts)).await;
+                }
+                Err(error) => return Err(error),
             }
         }
     }
@@ -234,7 +252,6 @@ impl Router {
         // One batch at a time per desk: on SQLite the replies are claimed
         // outside the write transaction, so two batches must not overlap.
         let _turn = self.turn.lock().await;
-        let now = self.clock.now_ms();
         let Some((
             Batch {
                 replies,
@@ -246,7 +263,13 @@ impl Router {
         else {
             return Ok((0, limit));
         };
+        // Read after the claim: a reply is never routed with a clock
+        // reading older than its arrival.
+        let now = self.clock.now_ms();
         let held = std::time::Instant::now();
+        if self.db.backend() == Backend::Postgres {
+            lock_contacts(&mut tx, &canonical).await?;
+        }
         let mut work = Work::new(self, now);
         work.conversations = self.conversations_for(&mut tx, &canonical, now).await?;
         for reply in &replies {
@@ -426,6 +449,33 @@ impl Router {
     }
 }
 
+/// On PostgreSQL, takes a lock per contact of the batch for the rest of the
+/// transaction, always in the same order, so that two instances routing
+/// replies of one contact take turns: the second reads the conversation the
+/// first opened instead of opening another beside it. (The unique index on
+/// open conversations refuses the second anyway; this spares the rollback.)
+async fn lock_contacts(
+    tx: &mut Transaction<'static, Any>,
+    canonical: &HashMap<String, String>,
+) -> StoreResult<()> {
+    let mut contacts: Vec<&str> = canonical.values().map(String::as_str).collect();
+    contacts.sort_unstable();
+    contacts.dedup();
+    let rows: Vec<String> = (1..=contacts.len()).map(|i| format!("(${i})")).collect();
+    // The sorted subquery fixes the order in which the locks are taken.
+    let sql = format!(
+        "SELECT COUNT(pg_advisory_xact_lock(k)) FROM \
+           (SELECT hashtextextended(v, 0) AS k FROM (VALUES {}) AS t(v) ORDER BY k OFFSET 0) AS sorted",
+        rows.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for c in &contacts {
+        q = q.bind(*c);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
 /// Takes the oldest unrouted replies. On PostgreSQL the rows are locked and
 /// skipped by other instances; on SQLite, where one desk owns the file, the
 /// router's turn is the lock.
@@ -538,8 +588,8 @@ struct Work<'r> {
     now: Millis,
     conversations: HashMap<(String, String), Conversation>,
     logs: Vec<LogRow>,
-    /// (event id, conversation id, outbound id)
-    events: Vec<(i64, String, Option<String>)>,
+    /// (event id, conversation id, outbound id, the contact it was claimed under)
+    events: Vec<(i64, String, Option<String>, String)>,
     loads: HashMap<String, (Vec<AgentLoad>, Option<String>)>,
 }
 
@@ -590,6 +640,7 @@ impl<'r> Work<'r> {
             reply.id,
             conversation_id,
             sent.map(|s| s.message_id.clone()),
+            reply.contact_id.clone(),
         ));
         Ok(())
     }
@@ -1048,24 +1099,30 @@ async fn insert_logs(
 async fn mark_routed(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
-    events: &[(i64, String, Option<String>)],
+    events: &[(i64, String, Option<String>, String)],
     now: Millis,
 ) -> StoreResult<()> {
     for chunk in fixed_chunks(events) {
         let sql = format!(
             "UPDATE{} events SET routed_at = v.column2, conversation_id = v.column3, outbound_id = v.column4 \
-             FROM (VALUES {}) AS v WHERE events.id = v.column1 AND events.routed_at IS NULL",
+             FROM (VALUES {}) AS v WHERE events.id = v.column1 AND events.routed_at IS NULL \
+               AND events.contact_id IS NOT DISTINCT FROM v.column5",
             or_fail(backend),
-            values_rows(backend, chunk.len(), 4)
+            values_rows(backend, chunk.len(), 5)
         );
         let mut q = sqlx::query(&sql);
-        for (id, conversation, outbound) in chunk {
-            q = q.bind(*id).bind(now).bind(conversation).bind(outbound);
+        for (id, conversation, outbound, contact) in chunk {
+            q = q
+                .bind(*id)
+                .bind(now)
+                .bind(conversation)
+                .bind(outbound)
+                .bind((!contact.is_empty()).then_some(contact));
         }
         let marked = q.execute(&mut **tx).await?.rows_affected();
         if marked != chunk.len() as u64 {
             return Err(StoreError::Conflict(format!(
-                "{} of {} replies were routed by another router meanwhile; the batch was rolled back and will be retried",
+                "{} of {} replies were routed by another router, or moved to a joined contact, meanwhile; the batch was rolled back and will be retried",
                 chunk.len() as u64 - marked,
                 chunk.len()
             )));

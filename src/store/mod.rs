@@ -160,11 +160,36 @@ impl Db {
         })
     }
 
-    /// Applies the migrations this build carries.
+    /// Applies the migrations this build carries, then says once what
+    /// their repairs did (see `maintenance_log`).
     pub async fn migrate(&self) -> StoreResult<()> {
         match self.backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.write).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.write).await?,
+        }
+        self.report_maintenance().await
+    }
+
+    /// Logs each repair not reported yet, and marks it reported.
+    pub async fn report_maintenance(&self) -> StoreResult<()> {
+        let rows = sqlx::query(
+            "SELECT id, count, note FROM maintenance_log WHERE reported = 0 ORDER BY at, id",
+        )
+        .fetch_all(&self.write)
+        .await?;
+        for r in rows {
+            use sqlx::Row;
+            let (id, count, note): (String, i64, String) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            if count > 0 {
+                tracing::warn!(repair = %id, count, "{note}: {count}");
+            } else {
+                tracing::info!(repair = %id, "{note}: none");
+            }
+            sqlx::query("UPDATE maintenance_log SET reported = 1 WHERE id = $1")
+                .bind(&id)
+                .execute(&self.write)
+                .await?;
         }
         Ok(())
     }

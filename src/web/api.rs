@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AppState, WebError};
 use crate::auth::apikeys::{self, ApiClient};
+use crate::contacts::{self, identity::ContactKey};
 use crate::ingest::query::{self, EventView};
 use crate::model::{PrefChannel, Purpose};
 use crate::outbound::{self, Registered, Registration};
@@ -100,20 +101,17 @@ async fn eligibility(
     let contact = q.contact.ok_or_else(|| {
         WebError::bad(
             "contact",
-            "give the contact as contact=+E164 or an email address",
+            "give the contact as contact=+E164, a WhatsApp user id or an email address",
         )
     })?;
-    let key = external::parse_contact(&contact).map_err(|m| WebError::bad("contact", m))?;
+    let key = ContactKey::parse(&contact).map_err(|m| WebError::bad("contact", m))?;
     let channel = q.channel.as_deref().unwrap_or("whatsapp");
     let channel = PrefChannel::parse(channel)
         .ok_or_else(|| WebError::bad("channel", "expected whatsapp or email"))?;
     let purpose = q.purpose.as_deref().unwrap_or("marketing");
     let purpose = Purpose::parse(purpose)
         .ok_or_else(|| WebError::bad("purpose", "expected marketing or all"))?;
-    let label = match &key {
-        external::ContactKey::Phone(p) | external::ContactKey::Email(p) => p.clone(),
-    };
-    let contact_id = external::lookup(&state.db, &key).await?;
+    let contact_id = contacts::lookup(&state.db, &key).await?;
     let journey = q
         .journey
         .as_deref()
@@ -123,7 +121,7 @@ async fn eligibility(
         preferences::eligibility_for_contact(
             &state.db,
             &contact_id,
-            &label,
+            key.label(),
             channel,
             purpose,
             journey,

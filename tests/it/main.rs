@@ -12,6 +12,7 @@ mod helpers;
 mod admin;
 mod api;
 mod conformance;
+mod contacts;
 mod crash;
 mod email;
 mod ingest;

@@ -96,7 +96,7 @@ on_both_databases! {
 on_both_databases! {
     async fn a_manual_do_not_contact_wins_until_lifted(app: TestApp) {
         app.post_meta(&user_preferences("resume", 1_795_687_000)).await;
-        let contact = replydesk::ingest::event::contact_id_for_phone(PHONE);
+        let contact = replydesk::contacts::identity::id_for_phone(PHONE);
         let now = app.now();
         replydesk::preferences::set_do_not_contact(app.db(), &contact, true, "admin@example.com", "asked by phone", now).await.unwrap();
         // A later opt-in by the customer does not lift an administrator's do-not-contact.
