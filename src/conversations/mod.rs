@@ -46,6 +46,8 @@ pub struct Conversation {
     pub resolution: Option<String>,
     pub due_at: Option<Millis>,
     pub at_risk_at: Option<Millis>,
+    /// Set when this conversation was folded into another (see [`merge`]).
+    pub merged_into: Option<String>,
 }
 
 /// Loads a conversation if `user` may see it. `None` for both "no such
@@ -54,7 +56,7 @@ pub async fn get(db: &Db, user: &User, id: &str) -> StoreResult<Option<Conversat
     let row = sqlx::query(
         "SELECT c.id, c.contact_id, k.name, k.phone, k.email, k.wa_user_id, c.channel, c.status, c.category, c.team, \
                 c.assignee, c.journey, c.lang, c.last_text, c.message_count, c.opened_at, c.last_inbound_at, \
-                c.first_response_at, c.resolved_at, c.resolution, c.due_at, c.at_risk_at \
+                c.first_response_at, c.resolved_at, c.resolution, c.due_at, c.at_risk_at, c.merged_into \
          FROM conversations c LEFT JOIN contacts k ON k.id = c.contact_id WHERE c.id = $1",
     )
     .bind(id)
@@ -85,6 +87,7 @@ pub async fn get(db: &Db, user: &User, id: &str) -> StoreResult<Option<Conversat
         resolution: r.try_get("resolution")?,
         due_at: r.try_get("due_at")?,
         at_risk_at: r.try_get("at_risk_at")?,
+        merged_into: r.try_get("merged_into")?,
     };
     Ok(may_see(user, &c).then_some(c))
 }

@@ -266,6 +266,11 @@ each_database! {
         assert_eq!(folded, ("closed".into(), Some("merged".into()), Some(older.clone())));
         assert_eq!(app.count(&format!("SELECT COUNT(*) FROM events WHERE conversation_id = '{older}'")).await, 2);
         assert_eq!(app.count(&format!("SELECT COUNT(*) FROM conversation_log WHERE conversation_id = '{older}' AND kind = 'merged'")).await, 1);
+        // The folded conversation's page leads to the one it went into.
+        let admin = app.sign_in_as("admin@example.com", "admin").await;
+        let r = admin.get("/conversations/newer").await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], format!("/conversations/{older}").as_str());
     }
 }
 
@@ -277,8 +282,8 @@ test_case! {
         let one = TestApp::spawn(Backend::Postgres).await;
         let url = one.pg_url().unwrap();
         let two = TestApp::spawn_configured(Backend::Postgres, "", |c| c.database_url = url.clone()).await;
-        let contacts: i64 = 12;
-        let rounds: i64 = 6;
+        let contacts: i64 = 20;
+        let rounds: i64 = 8;
         let mut posts = Vec::new();
         for round in 0..rounds {
             for c in 0..contacts {
@@ -313,5 +318,26 @@ test_case! {
                    total, "every reply is in its contact's open conversation");
         assert_eq!(one.count("SELECT CAST(SUM(message_count) AS BIGINT) FROM conversations").await, total);
         drop(two);
+    }
+}
+
+each_database! {
+    async fn contacts_stored_under_whatsapps_form_are_re_keyed_once(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        // As an earlier desk kept them: WhatsApp's form as the number, the id derived from it.
+        let old = "+5215512345678";
+        let old_id = replydesk::contacts::identity::id_for_phone(old);
+        let db = app.db().writer();
+        sqlx::query("INSERT INTO contacts (id, phone, name, created_at, updated_at) VALUES ($1, $2, 'Ana', $3, $3)")
+            .bind(&old_id).bind(old).bind(T0).execute(db).await.unwrap();
+        sqlx::query("INSERT INTO preference_events (id, dedupe_key, contact_id, channel, purpose, effect, signal, source, occurred_at, recorded_at) \
+                     VALUES ('p1', 'p1', $1, 'whatsapp', 'all', 'opt_out', 'keyword_opt_out', 'customer', $2, $2)")
+            .bind(&old_id).bind(T0).execute(db).await.unwrap();
+        sqlx::query("DELETE FROM maintenance_log WHERE id = 'contacts_canonical_phones'").execute(db).await.unwrap();
+        assert_eq!(replydesk::contacts::repair::canonical_phones(app.db(), T0).await.unwrap(), 1);
+        assert!(!app.allowed("+52 55 1234 5678", "whatsapp", "marketing").await, "the opt-out moved with the contact");
+        assert_eq!(app.count("SELECT COUNT(*) FROM contacts WHERE phone = '+525512345678' AND name = 'Ana' AND wa_id = '5215512345678'").await, 1);
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM contacts WHERE id = '{old_id}'")).await, 0);
+        assert_eq!(replydesk::contacts::repair::canonical_phones(app.db(), T0).await.unwrap(), 0, "once");
     }
 }

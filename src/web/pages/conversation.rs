@@ -257,6 +257,12 @@ pub async fn page(
     current: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
+    // A conversation folded into another is read where its messages went.
+    if let Some(c) = conversations::get(&state.db, &current.user, &id).await?
+        && let Some(into) = c.merged_into
+    {
+        return Ok(Redirect::to(&format!("/conversations/{into}")).into_response());
+    }
     Ok(render(
         &build(&state, &current, &id, FieldErrors::default(), None).await?,
     ))
