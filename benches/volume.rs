@@ -117,7 +117,7 @@ async fn prepare(url: &str, data: &Path) -> (Db, Config, Desk) {
             .unwrap();
         eprintln!("seeded {url} in {:.0?}: {done:?}", started.elapsed());
     }
-    let hash = replydesk::auth::users::hash_password(PASSWORD.into())
+    let hash = replydesk::auth::passwords::hash_password(PASSWORD.into())
         .await
         .unwrap();
     let role = replydesk::auth::users::Role::Admin;
@@ -163,8 +163,10 @@ fn bench_backend(c: &mut Criterion, name: &str, url: &str, data: &Path) {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
+        // A browser sends its Origin with the form; so does the bench.
         let r = client
             .post(format!("{base}/login"))
+            .header("origin", base.as_str())
             .form(&[
                 ("email", "bench-admin@example.com"),
                 ("password", PASSWORD),
@@ -175,10 +177,11 @@ fn bench_backend(c: &mut Criterion, name: &str, url: &str, data: &Path) {
             .unwrap();
         assert_eq!(r.status(), 303, "signing in");
         let name = format!("bench-{}", uuid::Uuid::new_v4());
-        let key = replydesk::auth::apikeys::create(&db, &name, 0)
-            .await
-            .unwrap()
-            .token;
+        let key =
+            replydesk::auth::apikeys::create(&db, &name, &replydesk::auth::apikeys::Scope::ALL, 0)
+                .await
+                .unwrap()
+                .token;
         (client, key)
     });
     let get = |path: String, bearer: bool| {
@@ -289,7 +292,7 @@ fn bench_backend(c: &mut Criterion, name: &str, url: &str, data: &Path) {
     }
     group.bench_function("load 30d (query only)", |b| {
         b.iter(|| {
-            rt.block_on(reports::load(&db, &config, last_30, GroupBy::Journey))
+            rt.block_on(reports::load(&db, &config, last_30, GroupBy::Journey, None))
                 .unwrap()
         });
     });

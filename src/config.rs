@@ -53,6 +53,17 @@ pub struct Config {
     /// The address people use to reach the desk, for links in emails.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (CIDR blocks,
+    /// e.g. `["10.0.0.0/8"]`). From anyone else the header is ignored and the
+    /// connection's own address counts, so it cannot be used to dodge the
+    /// sign-in limits or to lock out someone else's address.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`
+    /// (also `REPLYDESK_METRICS_TOKEN`); point Prometheus's
+    /// `authorization: { credentials: … }` at it. Never shown or logged.
+    #[serde(default)]
+    pub metrics_token: Option<String>,
     /// Largest webhook body accepted, in bytes. Meta documents payloads up to 3 MB.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -334,16 +345,19 @@ pub struct Overrides {
     pub database_url: Option<String>,
     pub bind: Option<String>,
     pub rules_dir: Option<PathBuf>,
+    pub metrics_token: Option<String>,
 }
 
 impl Overrides {
-    /// Reads `REPLYDESK_DATABASE_URL`, `REPLYDESK_BIND` and `REPLYDESK_RULES_DIR`.
+    /// Reads `REPLYDESK_DATABASE_URL`, `REPLYDESK_BIND`, `REPLYDESK_RULES_DIR`
+    /// and `REPLYDESK_METRICS_TOKEN`.
     pub fn from_env() -> Overrides {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         Overrides {
             database_url: var("REPLYDESK_DATABASE_URL"),
             bind: var("REPLYDESK_BIND"),
             rules_dir: var("REPLYDESK_RULES_DIR").map(PathBuf::from),
+            metrics_token: var("REPLYDESK_METRICS_TOKEN"),
         }
     }
 }
@@ -388,6 +402,9 @@ impl Config {
         }
         if let Some(dir) = &overrides.rules_dir {
             self.rules_dir.clone_from(dir);
+        }
+        if let Some(token) = &overrides.metrics_token {
+            self.metrics_token = Some(token.clone());
         }
     }
 

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod contacts;
 pub mod conversations;
+pub mod csv_export;
 pub mod csv_import;
 pub mod ids;
 pub mod ingest;

@@ -177,6 +177,10 @@ enum ApikeyAction {
     Create {
         #[arg(long)]
         name: String,
+        /// What the key may do, comma-separated: read, eligibility,
+        /// preferences, conversions, outbound, send.
+        #[arg(long)]
+        scope: String,
     },
     /// List keys (never their secrets).
     List,
@@ -385,17 +389,25 @@ fn apikey(config: Config, action: &ApikeyAction) -> anyhow::Result<ExitCode> {
         let db = open_db(&config).await?;
         let now = SystemClock.now_ms();
         match action {
-            ApikeyAction::Create { name } => {
-                let key = apikeys::create(&db, name, now).await?;
+            ApikeyAction::Create { name, scope } => {
+                let scopes = apikeys::Scope::parse_list(scope).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+                let key = apikeys::create(&db, name, &scopes, now).await?;
                 println!("{}", key.token);
                 if std::io::stdout().is_terminal() {
                     eprintln!("API key {name:?} created. Copy it now: it is stored hashed and cannot be shown again.");
                 }
             }
             ApikeyAction::List => {
-                for (name, id, created, used, revoked) in apikeys::list(&db).await? {
-                    let state = if revoked.is_some() { "revoked" } else { "active" };
-                    println!("{name}\t{id}\t{state}\tcreated {created}\tlast used {}", used.map_or("never".into(), |u| u.to_string()));
+                for k in apikeys::list(&db).await? {
+                    let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                    println!(
+                        "{}\t{}\t{state}\tscopes {}\tcreated {}\tlast used {}",
+                        k.name,
+                        k.id,
+                        k.scopes,
+                        k.created_at,
+                        k.last_used_at.map_or("never".into(), |u| u.to_string())
+                    );
                 }
             }
             ApikeyAction::Revoke { name } => {
@@ -438,7 +450,7 @@ fn user_add(
     users::check_password_strength(&password)?;
     runtime()?.block_on(async {
         let db = open_db(&config).await?;
-        let hash = users::hash_password(password).await?;
+        let hash = replydesk::auth::passwords::hash_password(password).await?;
         let id = users::create(&db, email, role, teams, Some(&hash), SystemClock.now_ms()).await?;
         println!("created {} {email} ({id})", role.as_str());
         db.close().await;

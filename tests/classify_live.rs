@@ -98,3 +98,36 @@ fn watcher_reloads_after_an_editor_style_rename() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn reading_a_rules_file_or_saving_the_same_bytes_does_not_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), GOOD);
+    let live = Arc::new(LiveRules::load(dir.path()).unwrap());
+    let _watch = live.watch().unwrap();
+    // An editor opening the file, the desk reading it, a save that changes nothing.
+    for _ in 0..5 {
+        let _ = std::fs::read_to_string(dir.path().join("rules.toml")).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    write(dir.path(), GOOD);
+    // Longer than the watcher's debounce, twice over.
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(live.reload_count(), 0, "nothing changed, nothing reloaded");
+    // A real change still reloads, once.
+    write(dir.path(), BETTER);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while category(&live, "baja") != Category::OptOut {
+        assert!(
+            Instant::now() < deadline,
+            "the watcher did not reload within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(
+        live.reload_count(),
+        1,
+        "the reload's own reading triggers nothing more"
+    );
+}

@@ -122,8 +122,7 @@ fn like_prefix(action: &str) -> String {
 pub async fn csv(db: &Db, filter: &Filter) -> Result<Vec<u8>, super::AdminError> {
     let mut out = csv::Writer::from_writer(Vec::new());
     let write = |out: &mut csv::Writer<Vec<u8>>, row: &[&str]| {
-        out.write_record(row)
-            .map_err(|e| super::AdminError::Io(e.to_string()))
+        crate::csv_export::write_row(out, row).map_err(|e| super::AdminError::Io(e.to_string()))
     };
     write(
         &mut out,

@@ -7,5 +7,6 @@
 //! are random tokens stored as SHA-256 hashes.
 
 pub mod apikeys;
+pub mod passwords;
 pub mod sessions;
 pub mod users;

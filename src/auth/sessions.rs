@@ -89,24 +89,62 @@ pub async fn delete_for_user(db: &Db, user_id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Whether sign-in is locked for this email or address; returns the wait in minutes.
-pub async fn locked_for(db: &Db, email: &str, ip: &str, now: Millis) -> StoreResult<Option<i64>> {
+/// A sign-in attempt, counted before its password is looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// Within the limits: judge the password, then call [`succeeded`] or
+    /// leave the attempt standing as a failure.
+    Go { id: String },
+    /// Too many failures for this account or address; the wait in minutes.
+    Locked { minutes: i64 },
+}
+
+/// Counts a sign-in attempt before any password is hashed, so that a burst
+/// of parallel guesses is judged against the limit one by one: the attempt
+/// is written and the count read in one transaction, serialized per account
+/// and address (SQLite's one writer; PostgreSQL advisory locks, so several
+/// desks on one database agree). A refused attempt is not kept, so it does
+/// not lengthen the lockout.
+pub async fn begin_attempt(db: &Db, email: &str, ip: &str, now: Millis) -> StoreResult<Attempt> {
     let since = now - FAILURE_WINDOW_MS;
-    let by_email: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM login_failures WHERE email = $1 AND at > $2")
-            .bind(email)
-            .bind(since)
-            .fetch_one(db.reader())
-            .await?;
-    let by_ip: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM login_failures WHERE ip = $1 AND at > $2")
-            .bind(ip)
-            .bind(since)
-            .fetch_one(db.reader())
-            .await?;
-    if by_email < MAX_FAILURES && by_ip < MAX_FAILURES * 10 {
-        return Ok(None);
+    sqlx::query("DELETE FROM login_failures WHERE at <= $1")
+        .bind(since)
+        .execute(db.writer())
+        .await?;
+    let mut tx = db.writer().begin().await?;
+    if db.backend() == crate::store::Backend::Postgres {
+        // In a fixed order, so two attempts never wait on each other's locks.
+        let mut keys = [format!("login:email:{email}"), format!("login:ip:{ip}")];
+        keys.sort();
+        for key in &keys {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
     }
+    let id = uuid::Uuid::now_v7().to_string();
+    sqlx::query("INSERT INTO login_failures (id, email, ip, at) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(email)
+        .bind(ip)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let mut counts = [0i64; 2];
+    for (i, (column, value)) in [("email", email), ("ip", ip)].into_iter().enumerate() {
+        let sql = format!("SELECT COUNT(*) FROM login_failures WHERE {column} = $1 AND at > $2");
+        counts[i] = sqlx::query_scalar(&sql)
+            .bind(value)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?;
+    }
+    if counts[0] <= MAX_FAILURES && counts[1] <= MAX_FAILURES * 10 {
+        tx.commit().await?;
+        return Ok(Attempt::Go { id });
+    }
+    tx.rollback().await?;
     let oldest: Option<Millis> = sqlx::query_scalar(
         "SELECT MIN(at) FROM login_failures WHERE (email = $1 OR ip = $2) AND at > $3",
     )
@@ -116,21 +154,22 @@ pub async fn locked_for(db: &Db, email: &str, ip: &str, now: Millis) -> StoreRes
     .fetch_one(db.reader())
     .await?;
     let wait = oldest.map_or(FAILURE_WINDOW_MS, |o| o + FAILURE_WINDOW_MS - now);
-    Ok(Some((wait + 59_999) / 60_000))
+    Ok(Attempt::Locked {
+        minutes: (wait + 59_999) / 60_000,
+    })
 }
 
-pub async fn record_failure(db: &Db, email: &str, ip: &str, now: Millis) -> StoreResult<()> {
-    sqlx::query("INSERT INTO login_failures (id, email, ip, at) VALUES ($1, $2, $3, $4)")
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(email)
-        .bind(ip)
-        .bind(now)
+/// Takes back an attempt that was never judged (no hashing slot was free).
+pub async fn withdraw(db: &Db, attempt: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM login_failures WHERE id = $1")
+        .bind(attempt)
         .execute(db.writer())
         .await?;
     Ok(())
 }
 
-pub async fn clear_failures(db: &Db, email: &str) -> StoreResult<()> {
+/// A sign-in succeeded: the account's failures are forgotten.
+pub async fn succeeded(db: &Db, email: &str) -> StoreResult<()> {
     sqlx::query("DELETE FROM login_failures WHERE email = $1")
         .bind(email)
         .execute(db.writer())

@@ -1,9 +1,6 @@
 //! Accounts: roles, team memberships, passwords (argon2id, hashed off the
 //! async threads), and who may see which team's work.
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -105,31 +102,6 @@ pub fn check_password_strength(password: &str) -> Result<(), AccountError> {
         return Err(AccountError::Invalid("use at least 10 characters".into()));
     }
     Ok(())
-}
-
-/// Hashes on a blocking thread: argon2 is slow by design.
-pub async fn hash_password(password: String) -> Result<String, AccountError> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| AccountError::Hash(e.to_string()))
-    })
-    .await
-    .map_err(|e| AccountError::Hash(e.to_string()))?
-}
-
-/// Verifies on a blocking thread; a malformed stored hash never matches.
-pub async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-    })
-    .await
-    .unwrap_or(false)
 }
 
 /// Creates an account, or fails if the email is taken.
@@ -296,14 +268,5 @@ mod tests {
         );
         assert!(normalize_email("ana").is_err());
         assert!(normalize_email("ana@localhost").is_err());
-    }
-
-    #[tokio::test]
-    async fn a_hashed_password_verifies_and_a_wrong_one_does_not() {
-        let hash = hash_password("correct horse battery".into()).await.unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery".into(), hash.clone()).await);
-        assert!(!verify_password("wrong".into(), hash).await);
-        assert!(!verify_password("x".into(), "not a hash".into()).await);
     }
 }

@@ -8,7 +8,7 @@
 use super::rules::is_rules_file_name;
 use super::{RuleSet, RulesError, RulesErrors};
 use arc_swap::ArcSwap;
-use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -31,12 +31,17 @@ pub struct LiveRules {
 struct Status {
     loaded_at: SystemTime,
     last_error: Option<(SystemTime, RulesErrors)>,
+    /// The directory's rules files as last read, so that events which change
+    /// nothing (an editor opening a file, a save of the same bytes) do not reload.
+    seen: Option<[u8; 32]>,
+    reloads: u64,
 }
 
 impl LiveRules {
     /// Loads the rules directory at start-up; fails with every problem found.
     pub fn load(dir: impl AsRef<Path>) -> Result<LiveRules, RulesErrors> {
         let dir = dir.as_ref().to_path_buf();
+        let seen = fingerprint(&dir);
         let set = RuleSet::load_dir(&dir)?;
         record_active(None, &set);
         tracing::info!(dir = %dir.display(), version = set.version(), "rules loaded");
@@ -46,6 +51,8 @@ impl LiveRules {
             status: Mutex::new(Status {
                 loaded_at: wall_clock_now(),
                 last_error: None,
+                seen,
+                reloads: 0,
             }),
         })
     }
@@ -81,6 +88,11 @@ impl LiveRules {
         self.status().last_error.as_ref().map(|(_, e)| e.clone())
     }
 
+    /// How many reloads ran since start-up (good or rejected).
+    pub fn reload_count(&self) -> u64 {
+        self.status().reloads
+    }
+
     /// When the last failed reload happened, if the last reload failed.
     pub fn last_error_at(&self) -> Option<SystemTime> {
         self.status().last_error.as_ref().map(|(at, _)| *at)
@@ -90,6 +102,8 @@ impl LiveRules {
     /// examples pass; otherwise keeps the active set and remembers why.
     pub fn reload(&self) -> Result<(), RulesErrors> {
         let mut status = self.status();
+        status.reloads += 1;
+        status.seen = fingerprint(&self.dir);
         let previous = self.current.load_full();
         match RuleSet::load_dir(&self.dir) {
             Ok(set) => {
@@ -145,12 +159,24 @@ impl LiveRules {
     fn on_events(&self, result: DebounceEventResult) {
         match result {
             Ok(events) => {
-                let touches_rules = events.iter().flat_map(|e| e.paths.iter()).any(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(is_rules_file_name)
-                });
-                if touches_rules {
+                // Reading a file (the editor, this desk itself) is reported as
+                // an access event; only writes, renames and removals count.
+                let touches_rules = events
+                    .iter()
+                    .filter(|e| {
+                        matches!(
+                            e.kind,
+                            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+                        )
+                    })
+                    .flat_map(|e| e.paths.iter())
+                    .any(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(is_rules_file_name)
+                    });
+                let changed = touches_rules && fingerprint(&self.dir) != self.status().seen;
+                if changed {
                     // Failures are logged and kept by reload itself.
                     let _ = self.reload();
                 }
@@ -177,6 +203,31 @@ impl LiveRules {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// A digest of the directory's rules files, names and contents; `None`
+/// when the directory cannot be read.
+fn fingerprint(dir: &Path) -> Option<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(is_rules_file_name)
+        })
+        .collect();
+    files.sort();
+    let mut hash = Sha256::new();
+    for f in files {
+        hash.update(f.file_name()?.as_encoded_bytes());
+        hash.update([0]);
+        hash.update(std::fs::read(&f).unwrap_or_default());
+        hash.update([0]);
+    }
+    Some(hash.finalize().into())
 }
 
 /// Keeps the directory watched while alive.

@@ -296,6 +296,21 @@ async fn assign(
     if team.is_none() && agent.is_none() {
         return Err(invalid("agent", "choose an agent or a team"));
     }
+    // Like claiming: an agent takes an unassigned conversation (or hands on
+    // their own); moving a colleague's conversation is for leads.
+    if !user.is_lead() {
+        if let Some(other) = c.assignee.as_deref().filter(|a| *a != user.email) {
+            return Err(ActionError::Conflict(format!(
+                "{other} has this conversation; ask a lead to reassign it"
+            )));
+        }
+        if agent.as_deref().is_some_and(|a| a != user.email) {
+            return Err(invalid(
+                "agent",
+                "agents assign conversations to themselves; ask a lead to give it to someone else",
+            ));
+        }
+    }
     sqlx::query("UPDATE conversations SET team = $1, assignee = $2 WHERE id = $3")
         .bind(&target_team)
         .bind(&agent)

@@ -5,6 +5,9 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use std::collections::HashSet;
+
+use crate::auth::users::User;
 use crate::clock::Millis;
 use crate::preferences;
 use crate::store::{Db, StoreResult, placeholders};
@@ -46,8 +49,10 @@ pub struct Item {
 const LIMIT: i64 = 500;
 
 /// The newest `LIMIT` items of each source for the contact (and records of
-/// the same person), oldest first.
-pub async fn timeline(db: &Db, contact_id: &str) -> StoreResult<Vec<Item>> {
+/// the same person), oldest first, as `viewer` may see them: what belongs
+/// to a conversation they may not open (another team's messages, notes and
+/// actions) is shown only as "handled by another team", without content.
+pub async fn timeline(db: &Db, contact_id: &str, viewer: &User) -> StoreResult<Vec<Item>> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM contacts WHERE id = $1 OR (wa_user_id IS NOT NULL AND wa_user_id = (SELECT wa_user_id FROM contacts WHERE id = $1))",
     )
@@ -98,8 +103,59 @@ pub async fn timeline(db: &Db, contact_id: &str) -> StoreResult<Vec<Item>> {
             order: format!("p{}", e.id),
         });
     }
+    let hidden = hidden_conversations(db, &ids, viewer).await?;
+    for item in items.iter_mut().filter(|i| {
+        i.conversation_id
+            .as_ref()
+            .is_some_and(|c| hidden.contains(c))
+    }) {
+        redact(item);
+    }
     items.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.order.cmp(&b.order)));
     Ok(items)
+}
+
+/// The contact's conversations that `viewer` may not open.
+async fn hidden_conversations(
+    db: &Db,
+    ids: &[String],
+    viewer: &User,
+) -> StoreResult<HashSet<String>> {
+    let sql = format!(
+        "SELECT id, team, assignee FROM conversations WHERE contact_id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    let mut hidden = HashSet::new();
+    for r in q.fetch_all(db.reader()).await? {
+        let team: Option<String> = r.try_get(1)?;
+        let assignee: Option<String> = r.try_get(2)?;
+        if !(viewer.sees_team(team.as_deref())
+            || assignee.as_deref() == Some(viewer.email.as_str()))
+        {
+            hidden.insert(r.try_get(0)?);
+        }
+    }
+    Ok(hidden)
+}
+
+/// Keeps when and what kind of thing happened; drops what was said and by whom.
+fn redact(item: &mut Item) {
+    item.what = match item.kind {
+        ItemKind::Log => "handled by another team".into(),
+        _ => "message in another team's conversation".into(),
+    };
+    item.text = None;
+    item.highlight = None;
+    item.category = None;
+    item.rule = None;
+    item.error = None;
+    item.actor = None;
+    item.facts.clear();
+    item.conversation_id = None;
 }
 
 fn split_highlight(

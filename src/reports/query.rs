@@ -214,15 +214,31 @@ fn dim_sql(dim: Option<&str>) -> (String, String) {
 }
 
 /// Loads the report for `period`, grouped by `by`.
+///
+/// `teams` limits the report to what those teams own (the team that handled
+/// a conversation, else the journey's owner) and what no team owns: a lead
+/// does not see another team's numbers, in the totals either. `None` is
+/// everything (administrators, the API).
 pub async fn load(
     db: &Db,
     config: &Config,
     period: Period,
     by: GroupBy,
+    teams: Option<&[String]>,
 ) -> Result<Report, ReportsError> {
     let mut rows = send_rows(db, period, by).await?;
     rows.extend(conversation_rows(db, period, by).await?);
     rows.extend(unattributed_rows(db, config, period).await?);
+    if let Some(teams) = teams {
+        rows.retain(|r| {
+            let owner = r
+                .team
+                .as_deref()
+                .or_else(|| config.reports.journey_owner(config, &r.journey));
+            // What no team owns is not another team's: every lead sees it.
+            owner.is_none_or(|o| teams.iter().any(|t| t == o))
+        });
+    }
     let refreshed_at: Option<Millis> =
         sqlx::query_scalar("SELECT mark FROM report_marks WHERE source = 'refreshed_at'")
             .fetch_optional(db.reader())

@@ -71,12 +71,13 @@ pub struct Table {
 }
 
 impl Table {
-    /// RFC 4180 CSV with a header line.
+    /// RFC 4180 CSV with a header line, cells a spreadsheet would run as a
+    /// formula neutralized.
     pub fn to_csv(&self) -> Result<Vec<u8>, csv::Error> {
         let mut out = csv::Writer::from_writer(Vec::new());
         out.write_record(&self.headers)?;
         for row in &self.rows {
-            out.write_record(row.iter().map(Cell::csv))?;
+            crate::csv_export::write_row(&mut out, row.iter().map(Cell::csv))?;
         }
         out.into_inner().map_err(|e| e.into_error().into())
     }

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, MatchedPath, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::{AppState, WebError};
-use crate::auth::apikeys::{self, ApiClient};
+use crate::auth::apikeys::{self, ApiClient, Scope};
 use crate::contacts::{self, identity::ContactKey};
 use crate::ingest::query::{self, EventView};
 use crate::model::{PrefChannel, Purpose};
@@ -32,7 +32,28 @@ pub fn routes() -> Router<AppState> {
         .route("/reports/journeys", get(report_journeys))
 }
 
-/// An API client identified by `Authorization: Bearer rdk_…`.
+/// The scope each API route needs. Every route under `/api/v1` must be
+/// listed: one that is not is refused (500, logged) rather than open.
+pub const SCOPES: &[(&str, &str, Scope)] = &[
+    ("GET", "/api/v1/events", Scope::Read),
+    ("GET", "/api/v1/eligibility", Scope::Eligibility),
+    ("GET", "/api/v1/suppressions", Scope::Eligibility),
+    ("GET", "/api/v1/suppressions.csv", Scope::Eligibility),
+    ("POST", "/api/v1/outbound", Scope::Outbound),
+    ("POST", "/api/v1/preferences", Scope::Preferences),
+    ("POST", "/api/v1/conversions", Scope::Conversions),
+    ("GET", "/api/v1/reports/journeys", Scope::Read),
+];
+
+fn scope_for(method: &axum::http::Method, path: &str) -> Option<Scope> {
+    SCOPES
+        .iter()
+        .find(|(m, p, _)| *m == method.as_str() && *p == path)
+        .map(|(_, _, s)| *s)
+}
+
+/// An API client identified by `Authorization: Bearer rdk_…`, whose key
+/// has the scope the route needs.
 pub struct Api(pub ApiClient);
 
 impl FromRequestParts<AppState> for Api {
@@ -48,10 +69,23 @@ impl FromRequestParts<AppState> for Api {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(WebError::Unauthorized("send an API key as `Authorization: Bearer rdk_…` (create one with `replydesk apikey create`)"))?;
-        apikeys::verify(&state.db, token.trim(), state.clock.now_ms())
+        let client = apikeys::verify(&state.db, token.trim(), state.clock.now_ms())
             .await?
-            .map(Api)
-            .ok_or(WebError::Unauthorized("this API key is unknown or revoked"))
+            .ok_or(WebError::Unauthorized("this API key is unknown or revoked"))?;
+        let path = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
+        let Some(scope) = scope_for(&parts.method, &path) else {
+            return Err(WebError::Internal(format!(
+                "no API scope is decided for {} {path}; add it to web::api::SCOPES",
+                parts.method
+            )));
+        };
+        if !client.may(scope) {
+            return Err(WebError::MissingScope(scope.as_str()));
+        }
+        Ok(Api(client))
     }
 }
 
@@ -213,16 +247,19 @@ async fn suppressions_csv(
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        out.write_record([
-            r.contact.unwrap_or_default(),
-            r.wa_user_id.unwrap_or_default(),
-            r.channel.to_string(),
-            r.purpose.to_string(),
-            reason,
-            r.since.to_string(),
-            r.signal,
-            r.source,
-        ])
+        crate::csv_export::write_row(
+            &mut out,
+            [
+                r.contact.unwrap_or_default(),
+                r.wa_user_id.unwrap_or_default(),
+                r.channel.to_string(),
+                r.purpose.to_string(),
+                reason,
+                r.since.to_string(),
+                r.signal,
+                r.source,
+            ],
+        )
         .map_err(|e| WebError::Internal(e.to_string()))?;
     }
     let body = out
@@ -303,6 +340,6 @@ async fn report_journeys(
 ) -> Result<Json<JourneysAnswer>, WebError> {
     let period = Period::parse(q.from.as_deref(), q.to.as_deref(), state.clock.now_ms())
         .map_err(|e| WebError::bad(e.field, e.message))?;
-    let report = reports::load(&state.db, &state.config, period, GroupBy::Journey).await?;
+    let report = reports::load(&state.db, &state.config, period, GroupBy::Journey, None).await?;
     Ok(Json(numbers::journeys(&report)))
 }

@@ -18,6 +18,14 @@ pub enum WebError {
     Unauthorized(&'static str),
     #[error("you do not have access to this page")]
     Forbidden,
+    /// The API key lacks the scope the route needs.
+    #[error(
+        "this API key lacks the scope `{0}`; create a key with `replydesk apikey create --scope {0}`"
+    )]
+    MissingScope(&'static str),
+    /// Refused, with the reason the person or machine can act on.
+    #[error("{0}")]
+    ForbiddenBecause(&'static str),
     #[error("{message}")]
     BadRequest {
         field: Option<&'static str>,
@@ -27,6 +35,10 @@ pub enum WebError {
     Conflict(String),
     #[error("{0}")]
     Gone(&'static str),
+    /// Turned away for now (every password-hashing slot is taken); the
+    /// answer says when to try again.
+    #[error("{0}")]
+    Busy(&'static str),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -43,10 +55,13 @@ impl WebError {
         match self {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            WebError::Forbidden => StatusCode::FORBIDDEN,
+            WebError::Forbidden | WebError::ForbiddenBecause(_) | WebError::MissingScope(_) => {
+                StatusCode::FORBIDDEN
+            }
             WebError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::Gone(_) => StatusCode::GONE,
+            WebError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,6 +110,12 @@ impl IntoResponse for WebError {
             request_id: None,
         };
         let mut response = (status, Json(body.clone())).into_response();
+        if matches!(self, WebError::Busy(_)) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         response.extensions_mut().insert(body);
         response
     }

@@ -69,6 +69,11 @@ impl FromRef<AppState> for Db {
     }
 }
 
+/// The scope each API route needs (for the route matrix test and the docs).
+pub fn api_scopes() -> &'static [(&'static str, &'static str, crate::auth::apikeys::Scope)] {
+    api::SCOPES
+}
+
 /// Builds the whole router.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;

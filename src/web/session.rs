@@ -57,14 +57,51 @@ fn urlencode(s: &str) -> String {
 }
 
 pub fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    named_cookie(headers, COOKIE)
+}
+
+/// The value of the cookie `name`, if the request carries it.
+pub fn named_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
+}
+
+/// The sign-in form's own token, for a browser that sends no `Origin`
+/// header: a cookie and a hidden field that must match (a page on another
+/// site can post the form but cannot read or set the cookie).
+pub const LOGIN_COOKIE: &str = "rd_login";
+
+pub fn login_cookie(state: &AppState, value: &str) -> HeaderValue {
+    let secure = state
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    let cookie = format!(
+        "{LOGIN_COOKIE}={value}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=86400{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Whether a sign-in POST may be judged: its `Origin` was checked by
+/// [`csrf_guard`]; without one, the form's token must match its cookie.
+pub fn login_form_trusted(headers: &HeaderMap, field: Option<&str>) -> bool {
+    if headers.contains_key(header::ORIGIN) {
+        return true;
+    }
+    match (named_cookie(headers, LOGIN_COOKIE), field) {
+        (Some(cookie), Some(field)) if !field.is_empty() => {
+            bool::from(cookie.as_bytes().ct_eq(field.as_bytes()))
+        }
+        _ => false,
+    }
 }
 
 /// `Set-Cookie` for a new session: HttpOnly, SameSite=Lax, Secure behind TLS.

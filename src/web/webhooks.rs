@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use serde::Deserialize;
 use std::time::Instant;
+use subtle::ConstantTimeEq;
 
 use super::{AppState, WebError};
 use crate::config::ChannelConfig;
@@ -78,7 +79,11 @@ async fn meta_handshake(
     Query(q): Query<Handshake>,
 ) -> Result<String, WebError> {
     let channel = channel(&state, &name, Provider::Meta)?;
-    let token_ok = q.verify_token.is_some() && q.verify_token == channel.verify_token;
+    // Constant time, like the signatures: the token is a shared secret.
+    let token_ok = match (&q.verify_token, &channel.verify_token) {
+        (Some(given), Some(ours)) => bool::from(given.as_bytes().ct_eq(ours.as_bytes())),
+        _ => false,
+    };
     match (q.mode.as_deref(), token_ok, q.challenge) {
         (Some("subscribe"), true, Some(challenge)) => Ok(challenge),
         _ => Err(WebError::Forbidden),

@@ -132,7 +132,9 @@ struct Desk {
 
 impl Desk {
     async fn create_account(&self, email: &str, role: Role) {
-        let hash = users::hash_password(PASSWORD.into()).await.unwrap();
+        let hash = replydesk::auth::passwords::hash_password(PASSWORD.into())
+            .await
+            .unwrap();
         users::create(self.app.db(), email, role, &[], Some(&hash), T0)
             .await
             .unwrap();

@@ -302,7 +302,7 @@ impl TestApp {
     /// A browser-like client (cookie jar) signed in as a new account.
     pub async fn sign_in_as(&self, email: &str, role: &str) -> Session {
         let role = replydesk::auth::users::Role::parse(role).unwrap();
-        let hash = replydesk::auth::users::hash_password(PASSWORD.into())
+        let hash = replydesk::auth::passwords::hash_password(PASSWORD.into())
             .await
             .unwrap();
         let _ = replydesk::auth::users::create(self.db(), email, role, &[], Some(&hash), T0).await;
@@ -311,9 +311,23 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
+        let form = client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let token = hidden_field(&form, "_login");
         let r = client
             .post(self.url("/login"))
-            .form(&[("email", email), ("password", PASSWORD), ("next", "/queue")])
+            .form(&[
+                ("email", email),
+                ("password", PASSWORD),
+                ("next", "/queue"),
+                ("_login", &token),
+            ])
             .send()
             .await
             .unwrap();
@@ -458,11 +472,22 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// A key with every scope.
     pub async fn api_key(&self) -> String {
-        replydesk::auth::apikeys::create(self.db(), &format!("test-{}", uuid::Uuid::new_v4()), T0)
+        self.api_key_with(&replydesk::auth::apikeys::Scope::ALL)
             .await
-            .unwrap()
-            .token
+    }
+
+    pub async fn api_key_with(&self, scopes: &[replydesk::auth::apikeys::Scope]) -> String {
+        replydesk::auth::apikeys::create(
+            self.db(),
+            &format!("test-{}", uuid::Uuid::new_v4()),
+            scopes,
+            T0,
+        )
+        .await
+        .unwrap()
+        .token
     }
 
     pub async fn get_events(&self, key: &str, after: i64) -> Value {
@@ -676,6 +701,15 @@ impl Receiver {
 }
 
 pub const PASSWORD: &str = "correct horse battery";
+
+/// The value of a hidden form field on a page.
+pub fn hidden_field(page: &str, name: &str) -> String {
+    page.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_string()
+}
 
 /// A signed-in person's client with their CSRF token.
 pub struct Session {

@@ -20,6 +20,7 @@ mod policy;
 mod preferences;
 mod reports;
 mod routing;
+mod security;
 mod sla;
 mod smtp;
 mod web;

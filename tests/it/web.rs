@@ -95,7 +95,8 @@ on_both_databases! {
         let attempt = |password: &'static str| {
             let client = client.clone();
             let url = app.url("/login");
-            async move { client.post(url).form(&[("email", "agent@example.com"), ("password", password)]).send().await.unwrap() }
+            let origin = app.base.clone();
+            async move { client.post(url).header("origin", origin).form(&[("email", "agent@example.com"), ("password", password)]).send().await.unwrap() }
         };
         for _ in 0..5 {
             let r = attempt("wrong password!").await;

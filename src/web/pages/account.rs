@@ -6,12 +6,14 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::{Chrome, render, safe_next};
-use crate::auth::sessions;
 use crate::auth::users::{self, AccountError, Role};
-use crate::web::session::{CurrentUser, cookie_value, session_cookie};
+use crate::auth::{passwords, sessions};
+use crate::web::session::{
+    CurrentUser, cookie_value, login_cookie, login_form_trusted, session_cookie,
+};
 use crate::web::{AppState, WebError};
 
 #[derive(Template)]
@@ -21,6 +23,8 @@ struct LoginPage {
     error: Option<String>,
     email: String,
     next: String,
+    /// The form's token (see [`login_form_trusted`]).
+    form_token: String,
 }
 
 #[derive(Deserialize)]
@@ -39,12 +43,19 @@ pub async fn login_page(
     {
         return Redirect::to(&next).into_response();
     }
-    render(&LoginPage {
-        chrome: Chrome::anonymous(),
-        error: None,
-        email: String::new(),
-        next,
-    })
+    let form_token = sessions::random_token();
+    let cookie = login_cookie(&state, &form_token);
+    (
+        [(header::SET_COOKIE, cookie)],
+        render(&LoginPage {
+            chrome: Chrome::anonymous(),
+            error: None,
+            email: String::new(),
+            next,
+            form_token,
+        }),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -52,15 +63,41 @@ pub struct LoginForm {
     email: String,
     password: String,
     next: Option<String>,
+    #[serde(rename = "_login")]
+    form_token: Option<String>,
 }
 
-/// The client's address for throttling: the proxy's word when there is one.
-fn client_ip(headers: &HeaderMap, peer: SocketAddr) -> String {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map_or_else(|| peer.ip().to_string(), |v| v.trim().to_string())
+/// The client's address for throttling. `X-Forwarded-For` is believed only
+/// when the connection comes from a configured trusted proxy, and then read
+/// from the right: the first address that is not itself a trusted proxy is
+/// the client (entries to its left are whatever the client wrote).
+pub fn client_ip(headers: &HeaderMap, peer: SocketAddr, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let peer = peer.ip().to_canonical();
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    let mut client = peer;
+    for hop in forwarded.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip.to_canonical();
+                if !is_trusted(&client) {
+                    break;
+                }
+            }
+            // A hop the proxy did not write: stop at the last one it did.
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 pub async fn login(
@@ -71,37 +108,46 @@ pub async fn login(
 ) -> Result<Response, WebError> {
     let now = state.clock.now_ms();
     let email = form.email.trim().to_lowercase();
-    let ip = client_ip(&headers, peer);
+    let ip = client_ip(&headers, peer, &state.config.trusted_proxies).to_string();
     let next = safe_next(form.next.as_deref().unwrap_or("/queue")).to_string();
+    if !login_form_trusted(&headers, form.form_token.as_deref()) {
+        tracing::warn!(ip = %ip, "sign-in refused: no Origin header and no valid form token");
+        return Err(WebError::ForbiddenBecause(
+            "This sign-in form has expired or came from elsewhere. Reload the sign-in page and try again.",
+        ));
+    }
+    let form_token = form.form_token.clone().unwrap_or_default();
     let fail = |error: String| {
         render(&LoginPage {
             chrome: Chrome::anonymous(),
             error: Some(error),
             email: email.clone(),
             next: next.clone(),
+            form_token: form_token.clone(),
         })
     };
-    if let Some(minutes) = sessions::locked_for(&state.db, &email, &ip, now).await? {
-        tracing::warn!(ip = %ip, "sign-in refused: too many failed attempts");
-        return Ok(fail(format!(
-            "Too many failed sign-ins. Try again in {minutes} minute{}.",
-            if minutes == 1 { "" } else { "s" }
-        )));
-    }
-    let account = users::credentials(&state.db, &email).await?;
-    let ok = match &account {
-        Some((_, Some(hash))) => users::verify_password(form.password.clone(), hash.clone()).await,
-        // Hash anyway so a missing account takes as long as a wrong password.
-        _ => {
-            let _ = users::hash_password(form.password.clone()).await;
-            false
+    let attempt = match sessions::begin_attempt(&state.db, &email, &ip, now).await? {
+        sessions::Attempt::Go { id } => id,
+        sessions::Attempt::Locked { minutes } => {
+            tracing::warn!(ip = %ip, "sign-in refused: too many failed attempts");
+            return Ok(fail(format!(
+                "Too many failed sign-ins. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            )));
         }
     };
+    let account = users::credentials(&state.db, &email).await?;
+    let stored = account.as_ref().and_then(|(_, hash)| hash.clone());
+    let Ok(ok) = passwords::check_sign_in(form.password.clone(), stored).await else {
+        sessions::withdraw(&state.db, &attempt).await?;
+        return Err(WebError::Busy(
+            "Too many people are signing in at this moment; try again in a second.",
+        ));
+    };
     let Some((user_id, _)) = account.filter(|_| ok) else {
-        sessions::record_failure(&state.db, &email, &ip, now).await?;
         return Ok(fail("Email or password is wrong.".into()));
     };
-    sessions::clear_failures(&state.db, &email).await?;
+    sessions::succeeded(&state.db, &email).await?;
     let token = sessions::create(&state.db, &user_id, now).await?;
     tracing::info!(user = %user_id, "signed in");
     let cookie = session_cookie(&state, &token, sessions::ABSOLUTE_MS / 1000);
@@ -207,7 +253,7 @@ pub async fn setup(
         view.password_error = Some("the two passwords are not the same".into());
         return Ok(render(&view));
     }
-    let hash = users::hash_password(form.password)
+    let hash = passwords::hash_password(form.password)
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?;
     if !sessions::use_link(&state.db, &token, now).await? {

@@ -219,7 +219,7 @@ async fn build(
     let c = conversations::get(&state.db, &current.user, id)
         .await?
         .ok_or(WebError::NotFound("conversation"))?;
-    let items = conversations::timeline(&state.db, &c.contact_id)
+    let items = conversations::timeline(&state.db, &c.contact_id, &current.user)
         .await?
         .into_iter()
         .map(item_view)

@@ -15,7 +15,7 @@ mod team;
 use askama::Template;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -190,9 +190,20 @@ async fn html_errors(request: Request, next: Next) -> Response {
         return response;
     };
     let status = response.status();
-    if htmx {
-        return (status, body.error).into_response();
+    // Headers that tell the client what to do next survive the re-render.
+    let keep = response.headers().get(header::RETRY_AFTER).cloned();
+    let mut page = if htmx {
+        (status, body.error).into_response()
+    } else {
+        error_page(status, body.error, id)
+    };
+    if let Some(v) = keep {
+        page.headers_mut().insert(header::RETRY_AFTER, v);
     }
+    page
+}
+
+fn error_page(status: StatusCode, message: String, id: Option<String>) -> Response {
     let title = match status {
         StatusCode::NOT_FOUND => "Not found",
         StatusCode::FORBIDDEN => "Not allowed",
@@ -203,15 +214,23 @@ async fn html_errors(request: Request, next: Next) -> Response {
     let page = ErrorPage {
         chrome: Chrome::anonymous(),
         title: title.into(),
-        message: body.error,
+        message,
         request_id: id,
     };
     (status, render(&page)).into_response()
 }
 
-/// Only same-site paths are followed after signing in.
+/// Where to go after signing in: a path on this site, nothing else. No
+/// scheme, no `//` or `/\\` (another host to a browser), no backslash, no
+/// control character or space (browsers drop tabs and line breaks, which
+/// turned `/\t/evil.example` into `//evil.example`), nothing outside
+/// printable ASCII (it could not go in a `Location` header). Anything else
+/// goes to the queue.
 pub fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    let b = next.as_bytes();
+    let printable = b.iter().all(|c| c.is_ascii_graphic());
+    let one_slash = b.first() == Some(&b'/') && !matches!(b.get(1), Some(b'/' | b'\\'));
+    if printable && one_slash && !next.contains('\\') {
         next
     } else {
         "/queue"
@@ -220,4 +239,32 @@ pub fn safe_next(next: &str) -> &str {
 
 pub fn htmx(headers: &HeaderMap) -> bool {
     is_htmx(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_is_a_path_on_this_site_or_the_queue() {
+        for ok in ["/queue", "/conversations/abc?x=1#top", "/reports?by=team"] {
+            assert_eq!(safe_next(ok), ok);
+        }
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\r/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+            "/caf\u{e9}",
+            "",
+            "/a\\b",
+        ] {
+            assert_eq!(safe_next(bad), "/queue", "{bad:?}");
+        }
+    }
 }

@@ -187,6 +187,11 @@ fn build(report: &Report, chrome: Chrome, alerts: Vec<AlertRow>) -> ReportsPage 
     }
 }
 
+/// Whose numbers a person may read: a lead their teams', an administrator all.
+fn audience(current: &crate::web::session::CurrentUser) -> Option<&[String]> {
+    (!current.user.is_admin()).then_some(current.user.teams.as_slice())
+}
+
 /// `/reports`: the numbers for a period (default: the last 30 days).
 pub async fn page(
     State(state): State<AppState>,
@@ -194,7 +199,7 @@ pub async fn page(
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, WebError> {
     let (period, by) = q.read(state.clock.now_ms())?;
-    let report = reports::load(&state.db, &state.config, period, by).await?;
+    let report = reports::load(&state.db, &state.config, period, by, audience(&current)).await?;
     let alerts = alert_rows(alerts::open_alerts(&state.db, &current.user).await?);
     let chrome = Chrome::for_user(&state, &current, "reports").await;
     Ok(render(&build(&report, chrome, alerts)))
@@ -203,7 +208,7 @@ pub async fn page(
 /// `/reports.csv?table=…`: one table of the page as CSV.
 pub async fn csv(
     State(state): State<AppState>,
-    Lead(_): Lead,
+    Lead(current): Lead,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, WebError> {
     let (period, by) = q.read(state.clock.now_ms())?;
@@ -214,7 +219,7 @@ pub async fn csv(
             format!("table must be one of {}", tables::TABLE_IDS.join(", ")),
         ));
     }
-    let report = reports::load(&state.db, &state.config, period, by).await?;
+    let report = reports::load(&state.db, &state.config, period, by, audience(&current)).await?;
     let table = tables::table(&report, id).ok_or(WebError::NotFound("table"))?;
     let body = table
         .to_csv()

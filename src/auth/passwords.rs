@@ -1,0 +1,139 @@
+//! Password hashing, bounded. Argon2 with the crate's defaults takes 19 MiB
+//! and a core's worth of work per hash, by design; without a bound, a flood
+//! of sign-ins (unknown accounts are hashed too, so that they take as long)
+//! took the desk from 35 MB to 7 GB. At most one hash per core runs at a
+//! time: everything else that hashes waits its turn, and a sign-in that
+//! finds every slot taken is turned away at once (the web layer answers 503
+//! with `Retry-After`).
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::users::AccountError;
+
+static SLOTS: LazyLock<usize> = LazyLock::new(|| {
+    std::thread::available_parallelism()
+        .map_or(2, std::num::NonZero::get)
+        .clamp(1, 8)
+});
+static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(*SLOTS)));
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// How many hashes may run at once.
+pub fn slots() -> usize {
+    *SLOTS
+}
+
+/// The most hashes that ever ran at once in this process (for tests and
+/// the operator's metrics).
+pub fn peak() -> usize {
+    PEAK.load(Ordering::Relaxed)
+}
+
+/// Every slot is taken: try again in a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+/// Hashes a new password, waiting for a slot.
+pub async fn hash_password(password: String) -> Result<String, AccountError> {
+    let permit = HASHING
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| AccountError::Hash(e.to_string()))?;
+    run(permit, move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| AccountError::Hash(e.to_string()))
+    })
+    .await
+    .map_err(|e| AccountError::Hash(e.to_string()))?
+}
+
+/// Checks a password against a stored hash, waiting for a slot; a
+/// malformed stored hash never matches.
+pub async fn verify_password(password: String, hash: String) -> bool {
+    let Ok(permit) = HASHING.clone().acquire_owned().await else {
+        return false;
+    };
+    run(permit, move || verify(&password, &hash))
+        .await
+        .unwrap_or(false)
+}
+
+/// For a sign-in: checks the password against the account's hash, or
+/// spends the same work on it when there is no account (so an unknown
+/// email takes as long as a wrong password), if a slot is free now.
+pub async fn check_sign_in(password: String, stored: Option<String>) -> Result<bool, Busy> {
+    let permit = HASHING.clone().try_acquire_owned().map_err(|_| Busy)?;
+    run(permit, move || match stored {
+        Some(hash) => verify(&password, &hash),
+        None => {
+            let _ = Argon2::default().hash_password(password.as_bytes());
+            false
+        }
+    })
+    .await
+    .map_err(|_| Busy)
+}
+
+fn verify(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// Runs `work` on a blocking thread while holding `permit`.
+async fn run<T: Send + 'static>(
+    permit: OwnedSemaphorePermit,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(move || {
+        let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+        PEAK.fetch_max(now, Ordering::SeqCst);
+        metrics::gauge!("replydesk_password_hashes_running").set(now as f64);
+        let out = work();
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+        drop(permit);
+        out
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hashed_password_verifies_and_a_wrong_one_does_not() {
+        let hash = hash_password("correct horse battery".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery".into(), hash.clone()).await);
+        assert!(!verify_password("wrong".into(), hash).await);
+        assert!(!verify_password("x".into(), "not a hash".into()).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_sign_ins_never_hashes_more_than_the_slots_at_once() {
+        let tries: Vec<_> = (0..24)
+            .map(|i| tokio::spawn(check_sign_in(format!("guess {i}"), None)))
+            .collect();
+        let mut busy = 0;
+        for t in tries {
+            match t.await.unwrap() {
+                Ok(matched) => assert!(!matched, "no account, no match"),
+                Err(Busy) => busy += 1,
+            }
+        }
+        assert!(peak() <= slots(), "peak {} > {} slots", peak(), slots());
+        assert!(busy < 24, "some sign-ins were judged");
+    }
+}
