@@ -128,6 +128,13 @@ impl Desk {
             clock.clone(),
             config.clone(),
         ));
+        let senders = Arc::new(crate::replies::Senders::from_config(&config));
+        let replies = crate::replies::Replies::new(db.clone(), clock.clone(), senders.clone());
+        let reply_worker = replies.worker(
+            config.clone(),
+            calendars.clone(),
+            format!("desk-{}", uuid::Uuid::new_v4()),
+        );
         let listener =
             TcpListener::bind(&config.bind)
                 .await
@@ -164,6 +171,19 @@ impl Desk {
                 sla.clone().run(stop.clone(), Duration::from_secs(5)),
             ));
         }
+        if config.workers.replies {
+            background.push(tokio::spawn(
+                reply_worker
+                    .clone()
+                    .run(stop.clone(), Duration::from_secs(1)),
+            ));
+            background.push(tokio::spawn(crate::replies::templates::keep_synced(
+                db.clone(),
+                senders,
+                clock.clone(),
+                stop.clone(),
+            )));
+        }
         if config.workers.reports {
             let reports = crate::reports::ReportsWorker::new(
                 db.clone(),
@@ -187,6 +207,8 @@ impl Desk {
             outbox,
             metrics: telemetry::metrics(),
             admin: crate::admin::AdminState::default(),
+            replies,
+            reply_worker,
         });
         Ok(Desk {
             state,

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::model::{Category, Provider};
+use crate::secret::Secret;
 
 /// A configuration problem, worded for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,8 @@ pub struct Config {
     pub channels: Vec<ChannelConfig>,
     #[serde(default)]
     pub ingest: IngestConfig,
+    #[serde(default)]
+    pub sending: SendingConfig,
     #[serde(default, rename = "team")]
     pub teams: Vec<TeamConfig>,
     #[serde(default, rename = "route")]
@@ -114,6 +117,9 @@ pub struct WorkersConfig {
     pub sla: bool,
     #[serde(default = "yes")]
     pub reports: bool,
+    /// The reply sender.
+    #[serde(default = "yes")]
+    pub replies: bool,
 }
 
 impl Default for WorkersConfig {
@@ -123,6 +129,7 @@ impl Default for WorkersConfig {
             outbox: true,
             sla: true,
             reports: true,
+            replies: true,
         }
     }
 }
@@ -298,6 +305,44 @@ impl Default for IngestConfig {
     }
 }
 
+/// How replies are handed to the providers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendingConfig {
+    /// Seconds a send request may take; after that its outcome is unknown
+    /// and the reply is marked unconfirmed, never sent again on its own.
+    #[serde(default = "default_send_timeout")]
+    pub timeout_secs: u64,
+    /// Attempts for a message the provider did not accept (rate limits,
+    /// temporary errors) before it fails.
+    #[serde(default = "default_send_attempts")]
+    pub max_attempts: u32,
+    /// Messages per second from one business number (Meta's default
+    /// throughput is 80 per second).
+    #[serde(default = "default_send_rate")]
+    pub rate_per_number: f64,
+}
+
+impl Default for SendingConfig {
+    fn default() -> Self {
+        SendingConfig {
+            timeout_secs: default_send_timeout(),
+            max_attempts: default_send_attempts(),
+            rate_per_number: default_send_rate(),
+        }
+    }
+}
+
+fn default_send_timeout() -> u64 {
+    20
+}
+fn default_send_attempts() -> u32 {
+    10
+}
+fn default_send_rate() -> f64 {
+    80.0
+}
+
 /// One WhatsApp number as the provider sees it, named in the webhook path.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -317,6 +362,27 @@ pub struct ChannelConfig {
     /// covers it, so it must match what Twilio requests, scheme and host included.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Meta: the access token the send API takes (a system user's token
+    /// with `whatsapp_business_messaging`); also
+    /// `REPLYDESK_CHANNEL_<NAME>_ACCESS_TOKEN`. Without it the channel
+    /// receives but cannot send. Never shown or logged.
+    #[serde(default)]
+    pub access_token: Option<Secret>,
+    /// Meta: the Graph API base with its version.
+    #[serde(default)]
+    pub graph_url: Option<String>,
+    /// Meta: the WhatsApp Business Account whose templates are synced.
+    #[serde(default)]
+    pub business_account_id: Option<String>,
+    /// Twilio: the account SID (`AC…`) that sends, with `auth_token`.
+    #[serde(default)]
+    pub account_sid: Option<String>,
+    /// Twilio: the REST API base.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Twilio: the Content API base, for the template list.
+    #[serde(default)]
+    pub content_url: Option<String>,
 }
 
 fn default_bind() -> String {
@@ -346,6 +412,8 @@ pub struct Overrides {
     pub bind: Option<String>,
     pub rules_dir: Option<PathBuf>,
     pub metrics_token: Option<String>,
+    /// `REPLYDESK_CHANNEL_<NAME>_ACCESS_TOKEN` and `…_AUTH_TOKEN`, by variable name.
+    pub channel_secrets: std::collections::BTreeMap<String, String>,
 }
 
 impl Overrides {
@@ -358,8 +426,25 @@ impl Overrides {
             bind: var("REPLYDESK_BIND"),
             rules_dir: var("REPLYDESK_RULES_DIR").map(PathBuf::from),
             metrics_token: var("REPLYDESK_METRICS_TOKEN"),
+            channel_secrets: std::env::vars()
+                .filter(|(k, v)| k.starts_with("REPLYDESK_CHANNEL_") && !v.trim().is_empty())
+                .collect(),
         }
     }
+}
+
+/// A channel's name as environment variables spell it: `main-nl` → `MAIN_NL`.
+pub fn env_name(channel: &str) -> String {
+    channel
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 impl Config {
@@ -405,6 +490,20 @@ impl Config {
         }
         if let Some(token) = &overrides.metrics_token {
             self.metrics_token = Some(token.clone());
+        }
+        for c in &mut self.channels {
+            let var = |suffix: &str| {
+                overrides
+                    .channel_secrets
+                    .get(&format!("REPLYDESK_CHANNEL_{}_{suffix}", env_name(&c.name)))
+                    .cloned()
+            };
+            if let Some(token) = var("ACCESS_TOKEN") {
+                c.access_token = Some(Secret::new(token));
+            }
+            if let Some(token) = var("AUTH_TOKEN") {
+                c.auth_token = Some(token);
+            }
         }
     }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::ingest::meta;
+use crate::providers::meta;
 
 #[derive(Debug, Clone)]
 pub struct SimulateOptions {

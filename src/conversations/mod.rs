@@ -53,18 +53,45 @@ pub struct Conversation {
 /// Loads a conversation if `user` may see it. `None` for both "no such
 /// conversation" and "not yours": a page must not reveal which.
 pub async fn get(db: &Db, user: &User, id: &str) -> StoreResult<Option<Conversation>> {
-    let row = sqlx::query(
-        "SELECT c.id, c.contact_id, k.name, k.phone, k.email, k.wa_user_id, c.channel, c.status, c.category, c.team, \
-                c.assignee, c.journey, c.lang, c.last_text, c.message_count, c.opened_at, c.last_inbound_at, \
-                c.first_response_at, c.resolved_at, c.resolution, c.due_at, c.at_risk_at, c.merged_into \
-         FROM conversations c LEFT JOIN contacts k ON k.id = c.contact_id WHERE c.id = $1",
-    )
+    Ok(load(db, id).await?.filter(|c| may_see(user, c)))
+}
+
+const COLUMNS: &str = "c.id, c.contact_id, k.name, k.phone, k.email, k.wa_user_id, c.channel, c.status, c.category, c.team, \
+     c.assignee, c.journey, c.lang, c.last_text, c.message_count, c.opened_at, c.last_inbound_at, \
+     c.first_response_at, c.resolved_at, c.resolution, c.due_at, c.at_risk_at, c.merged_into";
+
+/// Loads a conversation for a caller that may see every one (an API key).
+pub async fn load(db: &Db, id: &str) -> StoreResult<Option<Conversation>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM conversations c LEFT JOIN contacts k ON k.id = c.contact_id WHERE c.id = $1"
+    ))
     .bind(id)
     .fetch_optional(db.reader())
     .await?;
-    let Some(r) = row else { return Ok(None) };
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The conversations of the contact `contact_id` and of records of the
+/// same person, newest first (for an API key).
+pub async fn of_contact(db: &Db, contact_id: &str) -> StoreResult<Vec<Conversation>> {
+    let mut conn = db.reader().acquire().await?;
+    let ids = crate::contacts::identity::same_person(&mut conn, contact_id).await?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM conversations c LEFT JOIN contacts k ON k.id = c.contact_id \
+         WHERE c.contact_id IN ({}) AND c.merged_into IS NULL ORDER BY c.opened_at DESC, c.id LIMIT 100",
+        crate::store::placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for id in &ids {
+        q = q.bind(id);
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    rows.iter().map(from_row).collect()
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> StoreResult<Conversation> {
     let category: String = r.try_get("category")?;
-    let c = Conversation {
+    Ok(Conversation {
         id: r.try_get("id")?,
         contact_id: r.try_get("contact_id")?,
         contact_name: r.try_get("name")?,
@@ -88,8 +115,7 @@ pub async fn get(db: &Db, user: &User, id: &str) -> StoreResult<Option<Conversat
         due_at: r.try_get("due_at")?,
         at_risk_at: r.try_get("at_risk_at")?,
         merged_into: r.try_get("merged_into")?,
-    };
-    Ok(may_see(user, &c).then_some(c))
+    })
 }
 
 /// Admins see every conversation; agents and leads those of their teams

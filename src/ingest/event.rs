@@ -103,6 +103,9 @@ pub struct NormalizedEvent {
     pub error_title: Option<String>,
     pub detail: Option<serde_json::Value>,
     pub classification: Option<Classification>,
+    /// The business number the customer wrote to (Meta's `phone_number_id`,
+    /// Twilio's `whatsapp:+…` To): a reply leaves from it.
+    pub business_number: Option<String>,
 }
 
 impl NormalizedEvent {
@@ -124,6 +127,7 @@ impl NormalizedEvent {
             error_title: None,
             detail: None,
             classification: None,
+            business_number: None,
         }
     }
 

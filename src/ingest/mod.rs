@@ -2,13 +2,12 @@
 //! classifies customer replies and stores everything durably before the
 //! provider gets its 200.
 //!
-//! Owns the provider formats (Meta, Twilio), signature checks and the group
-//! commit writer. Does not know HTTP: the web layer hands it verified bytes.
+//! Owns the provider-neutral event model and the group commit writer; the
+//! providers' formats and signatures live in `providers`. Does not know
+//! HTTP: the web layer hands it verified bytes.
 
 pub mod event;
-pub mod meta;
 pub mod query;
-pub mod twilio;
 mod writer;
 
 use bytes::Bytes;
@@ -19,6 +18,7 @@ use crate::classify::{LiveRules, Reply};
 use crate::clock::{Millis, SharedClock};
 use crate::model::Provider;
 use crate::preferences::SignalContext;
+use crate::providers::{meta, twilio};
 use crate::store::{Db, StoreError};
 use event::Normalized;
 use writer::{PayloadRow, Writer};

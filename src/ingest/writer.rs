@@ -192,6 +192,7 @@ async fn write_batch(
             .unwrap_or(Provider::Meta)
     };
     preferences::record_from_events(&mut tx, &fresh, provider_of, now, signals).await?;
+    crate::replies::apply_statuses(&mut tx, &fresh, now).await?;
     tx.commit().await?;
     Ok(jobs
         .iter()
@@ -374,7 +375,7 @@ async fn insert_events(
     backend: Backend,
     events: &[(&NormalizedEvent, &PayloadRow)],
 ) -> Result<HashSet<String>, StoreError> {
-    const COLS: usize = 26;
+    const COLS: usize = 27;
     let mut seen = HashSet::new();
     let unique: Vec<&(&NormalizedEvent, &PayloadRow)> = events
         .iter()
@@ -397,7 +398,8 @@ async fn insert_events(
         let sql = format!(
             "INSERT{} INTO events (dedupe_key, payload_id, provider, channel, kind, direction, provider_id, \
                contact_id, occurred_at, received_at, msg_type, body, payload, title, context_id, status, \
-               error_code, error_title, detail, category, rule_id, match_start, match_end, lang, rules_version, routed_at) \
+               error_code, error_title, detail, category, rule_id, match_start, match_end, lang, rules_version, routed_at, \
+               business_number) \
              VALUES {} ON CONFLICT (dedupe_key) DO NOTHING {returning}",
             or_fail(backend),
             values_rows(backend, chunk.len(), COLS)
@@ -434,7 +436,8 @@ async fn insert_events(
                 .bind(c.and_then(|c| c.lang))
                 .bind(c.map(|c| c.rules_version.to_string()))
                 // Only customer replies wait for the router.
-                .bind((!e.is_reply()).then_some(p.received_at));
+                .bind((!e.is_reply()).then_some(p.received_at))
+                .bind(&e.business_number);
         }
         match backend {
             Backend::Sqlite => {

@@ -43,6 +43,10 @@ pub const SCOPES: &[(&str, &str, Scope)] = &[
     ("POST", "/api/v1/preferences", Scope::Preferences),
     ("POST", "/api/v1/conversions", Scope::Conversions),
     ("GET", "/api/v1/reports/journeys", Scope::Read),
+    ("GET", "/api/v1/conversations", Scope::Read),
+    ("GET", "/api/v1/conversations/{id}/messages", Scope::Read),
+    ("POST", "/api/v1/conversations/{id}/messages", Scope::Send),
+    ("GET", "/api/v1/templates", Scope::Read),
 ];
 
 fn scope_for(method: &axum::http::Method, path: &str) -> Option<Scope> {

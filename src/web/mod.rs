@@ -2,6 +2,7 @@
 //! HTTP; handlers extract, call one domain function, and render.
 
 mod api;
+mod api_replies;
 mod assets;
 pub mod chart;
 pub mod error;
@@ -48,6 +49,9 @@ pub struct Inner {
     pub outbox: Arc<Outbox>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub admin: crate::admin::AdminState,
+    pub replies: crate::replies::Replies,
+    /// This instance's reply sender (tests run it by hand).
+    pub reply_worker: crate::replies::Worker,
 }
 
 impl AppState {
@@ -82,7 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks)
         .merge(pages::routes(state.clone()))
         .route("/static/{*path}", get(assets::serve))
-        .nest("/api/v1", api::routes())
+        .nest("/api/v1", api::routes().merge(api_replies::routes()))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

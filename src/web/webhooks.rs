@@ -15,8 +15,9 @@ use subtle::ConstantTimeEq;
 
 use super::{AppState, WebError};
 use crate::config::ChannelConfig;
-use crate::ingest::{Accepted, IngestError, meta, twilio};
+use crate::ingest::{Accepted, IngestError};
 use crate::model::Provider;
+use crate::providers::{meta, twilio};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -29,7 +29,7 @@ on_both_databases! {
                 continue;
             }
             let body = std::fs::read(&path).unwrap();
-            let sig = replydesk::ingest::meta::sign(META_SECRET, &body);
+            let sig = replydesk::providers::meta::sign(META_SECRET, &body);
             let r = app.post_meta_to("main", &body, Some(&sig)).await;
             assert_eq!(r.status(), 200, "{name} was not accepted");
             let v: Value = r.json().await.unwrap();
@@ -41,8 +41,8 @@ on_both_databases! {
         for path in files(&root.join("twilio"), "form") {
             let name = path.file_name().unwrap().to_string_lossy().to_string();
             let body = std::fs::read(&path).unwrap();
-            let pairs = replydesk::ingest::twilio::parse_form(&body);
-            let sig = replydesk::ingest::twilio::sign(TWILIO_TOKEN, TWILIO_URL, &pairs);
+            let pairs = replydesk::providers::twilio::parse_form(&body);
+            let sig = replydesk::providers::twilio::sign(TWILIO_TOKEN, TWILIO_URL, &pairs);
             let r = app.post_twilio_raw(body, Some(&sig)).await;
             assert_eq!(r.status(), 200, "{name} was not accepted");
             posted += 1;

@@ -292,7 +292,7 @@ test_case! {
                                      "Where is my order?", T0 / 1000 + round);
                 let (client, url) = (desk.client.clone(), desk.url("/webhooks/meta/main"));
                 posts.push(tokio::spawn(async move {
-                    let sig = replydesk::ingest::meta::sign(META_SECRET, body.as_bytes());
+                    let sig = replydesk::providers::meta::sign(META_SECRET, body.as_bytes());
                     client.post(url).header("x-hub-signature-256", sig).body(body).send().await.unwrap().status()
                 }));
             }

@@ -62,7 +62,7 @@ crate::test_case! {
                 for i in 0..2_000 {
                     let id = format!("wamid.crash.{worker}.{i}");
                     let body = meta_text(&format!("4477009{:05}", i), &id, "hello", 1_795_687_000);
-                    let sig = replydesk::ingest::meta::sign(META_SECRET, body.as_bytes());
+                    let sig = replydesk::providers::meta::sign(META_SECRET, body.as_bytes());
                     match client
                         .post(&url)
                         .header("x-hub-signature-256", sig)

@@ -37,9 +37,9 @@ on_both_databases! {
             ("missing", None),
             ("garbage", Some("sha256=00".into())),
             ("not hex", Some("sha256=zz".into())),
-            ("wrong secret", Some(replydesk::ingest::meta::sign("another-secret", body.as_bytes()))),
-            ("other body", Some(replydesk::ingest::meta::sign(META_SECRET, b"{}"))),
-            ("no prefix", Some(replydesk::ingest::meta::sign(META_SECRET, body.as_bytes()).replace("sha256=", ""))),
+            ("wrong secret", Some(replydesk::providers::meta::sign("another-secret", body.as_bytes()))),
+            ("other body", Some(replydesk::providers::meta::sign(META_SECRET, b"{}"))),
+            ("no prefix", Some(replydesk::providers::meta::sign(META_SECRET, body.as_bytes()).replace("sha256=", ""))),
         ];
         for (case, sig) in cases {
             let r = app.post_meta_to("main", body.as_bytes(), sig.as_deref()).await;
@@ -241,7 +241,7 @@ on_both_databases! {
 on_both_databases! {
     async fn a_verified_body_that_does_not_parse_is_kept_as_a_dead_letter(app: TestApp) {
         let body = b"{\"object\": \"whatsapp_business_account\", \"entry\": [ this is not json";
-        let sig = replydesk::ingest::meta::sign(META_SECRET, body);
+        let sig = replydesk::providers::meta::sign(META_SECRET, body);
         let r = app.post_meta_to("main", body, Some(&sig)).await;
         assert_eq!(r.status(), 200, "answered 200 so Meta does not retry it for days");
         let v: Value = r.json().await.unwrap();
@@ -270,7 +270,7 @@ on_both_databases! {
 on_both_databases! {
     async fn an_oversized_body_is_refused_with_413(app: TestApp) {
         let big = vec![b' '; app.state.config.max_body_bytes + 1];
-        let sig = replydesk::ingest::meta::sign(META_SECRET, &big);
+        let sig = replydesk::providers::meta::sign(META_SECRET, &big);
         let r = app.post_meta_to("main", &big, Some(&sig)).await;
         assert_eq!(r.status(), 413);
         assert_eq!(app.count("SELECT COUNT(*) FROM webhook_payloads").await, 0);
@@ -347,7 +347,7 @@ crate::test_case! {
                     true,
                 )
             };
-            let got = replydesk::ingest::twilio::verify_signature(
+            let got = replydesk::providers::twilio::verify_signature(
                 token,
                 url,
                 &body,
@@ -375,7 +375,7 @@ crate::each_database! {
                 let client = app.client.clone();
                 let url = app.url("/webhooks/meta/main");
                 tokio::spawn(async move {
-                    let sig = replydesk::ingest::meta::sign(META_SECRET, body.as_bytes());
+                    let sig = replydesk::providers::meta::sign(META_SECRET, body.as_bytes());
                     let status = client
                         .post(url)
                         .header("x-hub-signature-256", sig)

@@ -18,11 +18,13 @@ mod email;
 mod ingest;
 mod policy;
 mod preferences;
+mod replies;
 mod reports;
 mod routing;
 mod security;
 mod sla;
 mod smtp;
+mod stand_in;
 mod web;
 
 fn main() {

@@ -451,7 +451,7 @@ with_owners! {
 with_owners! {
     async fn dead_letters_and_failures_alert_their_channel_and_journey(app: TestApp) {
         let body = b"{\"object\": \"whatsapp_business_account\", \"entry\": [ not json";
-        let sig = replydesk::ingest::meta::sign(META_SECRET, body);
+        let sig = replydesk::providers::meta::sign(META_SECRET, body);
         assert_eq!(app.post_meta_to("main", body, Some(&sig)).await.status(), 200);
         // 51 sends in the hour: 45 delivered and 6 failed, 11.8% over the 10% threshold.
         for i in 0..51 {

@@ -25,12 +25,14 @@ async fn sign_in_attempt(app: &TestApp, email: &str, password: &str) -> reqwest:
         .await
         .unwrap();
     let token = hidden_field(&form, "_login");
-    client
-        .post(app.url("/login"))
-        .form(&[("email", email), ("password", password), ("_login", &token)])
-        .send()
-        .await
-        .unwrap()
+    send_sign_in(|| {
+        client.post(app.url("/login")).form(&[
+            ("email", email),
+            ("password", password),
+            ("_login", &token),
+        ])
+    })
+    .await
 }
 
 on_both_databases! {
@@ -65,8 +67,8 @@ on_both_databases! {
         assert!((1..=5).contains(&judged), "{judged} of 30 guesses judged (limit 5; {locked} locked, {busy} busy)");
         assert_eq!(judged + locked + busy, 30);
         // The account is locked now, even for the right password.
-        let r = app.client.post(app.url("/login")).header("origin", &app.base)
-            .form(&[("email", "agent@example.com"), ("password", PASSWORD)]).send().await.unwrap();
+        let r = send_sign_in(|| app.client.post(app.url("/login")).header("origin", &app.base)
+            .form(&[("email", "agent@example.com"), ("password", PASSWORD)])).await;
         let body = r.text().await.unwrap();
         if judged == 5 {
             assert!(body.contains("Too many failed sign-ins"), "{body}");
@@ -110,11 +112,10 @@ each_database! {
     async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy(backend: Backend) {
         for (trusted, stored) in [("", "127.0.0.1"), ("trusted_proxies = [\"127.0.0.0/8\"]", "203.0.113.9")] {
             let app = TestApp::spawn_with(backend, trusted).await;
-            let r = app.client.post(app.url("/login")).header("origin", &app.base)
+            let r = send_sign_in(|| app.client.post(app.url("/login")).header("origin", &app.base)
                 // The client wrote the first entry; the proxy appended the second.
                 .header("x-forwarded-for", "198.51.100.1, 203.0.113.9")
-                .form(&[("email", "someone@example.com"), ("password", "not the password")])
-                .send().await.unwrap();
+                .form(&[("email", "someone@example.com"), ("password", "not the password")])).await;
             assert_eq!(r.status(), 200);
             let ip: String = sqlx::query_scalar("SELECT ip FROM login_failures").fetch_one(app.db().reader()).await.unwrap();
             assert_eq!(ip, stored, "with {trusted:?}");
@@ -302,6 +303,14 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/queue/rows", Access::Agent),
     ("GET", "/conversations/{id}", Access::Agent),
     ("POST", "/conversations/{id}/{action}", Access::Agent),
+    ("POST", "/conversations/{id}/reply", Access::Agent),
+    ("GET", "/conversations/{id}/template", Access::Agent),
+    ("GET", "/conversations/{id}/replies/{reply}", Access::Agent),
+    (
+        "POST",
+        "/conversations/{id}/replies/{reply}/again",
+        Access::Agent,
+    ),
     ("GET", "/contacts/{id}", Access::Agent),
     ("POST", "/contacts/{id}/do-not-contact", Access::Admin),
     ("GET", "/reviews", Access::Agent),
@@ -367,6 +376,18 @@ const ROUTES: &[(&str, &str, Access)] = &[
         Access::Api(Scope::Conversions),
     ),
     ("GET", "/api/v1/reports/journeys", Access::Api(Scope::Read)),
+    ("GET", "/api/v1/conversations", Access::Api(Scope::Read)),
+    (
+        "GET",
+        "/api/v1/conversations/{id}/messages",
+        Access::Api(Scope::Read),
+    ),
+    (
+        "POST",
+        "/api/v1/conversations/{id}/messages",
+        Access::Api(Scope::Send),
+    ),
+    ("GET", "/api/v1/templates", Access::Api(Scope::Read)),
 ];
 
 /// Every `(method, path)` the web module registers, read from its source.
@@ -381,11 +402,11 @@ fn registered_routes() -> BTreeSet<(String, String)> {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        let prefix = if path.ends_with("api.rs") {
-            "/api/v1"
-        } else {
-            ""
-        };
+        let api = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("api"));
+        let prefix = if api { "/api/v1" } else { "" };
         let starts: Vec<_> = route
             .captures_iter(&text)
             .map(|c| c.get(0).unwrap().start())

@@ -202,6 +202,11 @@ async fn settings_view(
                     ("app_secret", settings::mask(ch.app_secret.as_deref())),
                     ("verify_token", settings::mask(ch.verify_token.as_deref())),
                     ("auth_token", settings::mask(ch.auth_token.as_deref())),
+                    (
+                        "access_token",
+                        settings::mask(ch.access_token.as_ref().map(crate::secret::Secret::expose)),
+                    ),
+                    ("account_sid", settings::mask(ch.account_sid.as_deref())),
                 ],
                 public_url: ch.public_url.clone().unwrap_or_default(),
             })

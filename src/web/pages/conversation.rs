@@ -83,6 +83,8 @@ struct Page {
     outcomes: Vec<(&'static str, &'static str)>,
     errors: FieldErrors,
     message: Option<String>,
+    /// The reply box, rendered by its own template (its requests swap it alone).
+    reply: String,
 }
 
 #[derive(Template)]
@@ -99,6 +101,7 @@ struct Panel<'a> {
     outcomes: &'a [(&'static str, &'static str)],
     errors: &'a FieldErrors,
     message: &'a Option<String>,
+    reply: &'a str,
 }
 
 fn header(c: &Conversation, me: &str, now: i64) -> Header {
@@ -249,6 +252,10 @@ async fn build(
             .collect(),
         errors,
         message,
+        reply: super::reply::reply_box(state, current, &c, super::reply::Outcome::default())
+            .await?
+            .render()
+            .map_err(|e| WebError::Internal(format!("template failed: {e}")))?,
     })
 }
 
@@ -374,6 +381,7 @@ pub async fn act(
         outcomes: &p.outcomes,
         errors: &p.errors,
         message: &p.message,
+        reply: &p.reply,
     };
     Ok(render(&panel))
 }

@@ -9,6 +9,7 @@ mod breaches;
 mod contacts;
 mod conversation;
 mod queue;
+mod reply;
 mod reports;
 mod team;
 
@@ -39,6 +40,13 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/queue/rows", get(queue::rows))
         .route("/conversations/{id}", get(conversation::page))
         .route("/conversations/{id}/{action}", post(conversation::act))
+        .route("/conversations/{id}/reply", post(reply::send))
+        .route("/conversations/{id}/template", get(reply::template_fields))
+        .route("/conversations/{id}/replies/{reply}", get(reply::row))
+        .route(
+            "/conversations/{id}/replies/{reply}/again",
+            post(reply::send_again),
+        )
         .route("/team", get(team::page))
         .route("/breaches", get(breaches::page))
         .route("/contacts/{id}", get(contacts::page))

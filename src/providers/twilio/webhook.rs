@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::event::{ContactRef, EventKind, Normalized, NormalizedEvent};
 use crate::clock::Millis;
+use crate::ingest::event::{ContactRef, EventKind, Normalized, NormalizedEvent};
 use crate::model::{DeliveryStatus, MessageKind};
 
 pub type Params = Vec<(String, String)>;
@@ -212,6 +212,7 @@ fn message_event<'a>(
     let mut ev = NormalizedEvent::new(format!("twilio:m:{sid}"), EventKind::Message, received_at);
     ev.provider_id = Some(sid.to_string());
     ev.contact = Some(contact);
+    ev.business_number = get("To").map(str::to_string);
     ev.body = get("Body").map(str::to_string);
     ev.context_id = get("OriginalRepliedMessageSid").map(str::to_string);
     ev.payload = get("ButtonPayload").map(str::to_string);

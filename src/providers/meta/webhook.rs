@@ -10,11 +10,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use super::event::{ContactRef, EventKind, Normalized, NormalizedEvent};
 use crate::clock::Millis;
 use crate::contacts::identity::looks_like_user_id;
 use crate::contacts::phone;
 use crate::ids::short_hash;
+use crate::ingest::event::{ContactRef, EventKind, Normalized, NormalizedEvent};
 use crate::model::{DeliveryStatus, MessageKind};
 
 /// Checks `X-Hub-Signature-256: sha256=<hex>` against HMAC-SHA256 of the raw
@@ -174,6 +174,11 @@ impl Change<'_> {
         ev.outbound = echo;
         ev.provider_id = id;
         ev.contact = Some(contact);
+        ev.business_number = self
+            .change
+            .pointer("/value/metadata/phone_number_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         ev.context_id = m
             .pointer("/context/id")
             .and_then(Value::as_str)

@@ -1,0 +1,8 @@
+//! The WhatsApp Cloud API (Meta): webhooks in (signature, normalization),
+//! messages and template lists out, and what its error codes mean.
+
+pub mod codes;
+pub mod send;
+mod webhook;
+
+pub use webhook::{normalize, sign, verify_signature};

@@ -1,0 +1,7 @@
+//! Twilio's WhatsApp API: webhooks in (signature, form normalization),
+//! messages and Content API templates out, and what its error codes mean.
+
+pub mod send;
+mod webhook;
+
+pub use webhook::{Params, normalize, parse_form, sign, verify_signature};

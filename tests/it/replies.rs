@@ -1,0 +1,353 @@
+//! Answering customers from the desk, against the stand-in provider: text
+//! inside the window and refusal outside it, templates with parameters,
+//! the ledger's gate, retries on throughput limits (sent once), permanent
+//! errors in words, unknown outcomes left to a person, statuses to "read",
+//! Twilio's form and auth, the API, and one sender per message across
+//! instances.
+
+use crate::each_database;
+use crate::helpers::*;
+use crate::stand_in::{Answer, StandIn};
+use replydesk::auth::apikeys::Scope;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const WA: &str = "16315558001";
+
+async fn desk(backend: Backend, extra: &str) -> (TestApp, StandIn) {
+    let provider = StandIn::start().await;
+    let p = provider.clone();
+    let app = TestApp::spawn_configured(backend, extra, move |c| p.channel_settings(c)).await;
+    (app, provider)
+}
+
+/// A sales conversation with a customer who just asked for the price.
+async fn asked(app: &TestApp) -> String {
+    app.conversation_for(WA, "wamid.ASK1", "How much does it cost?")
+        .await
+}
+
+async fn send_now(app: &TestApp) -> usize {
+    app.state.reply_worker.run_once().await.unwrap()
+}
+
+async fn api_post(app: &TestApp, key: &str, conversation: &str, body: Value) -> (u16, Value) {
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/conversations/{conversation}/messages")))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn messages(app: &TestApp, key: &str, conversation: &str) -> Vec<Value> {
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/conversations/{conversation}/messages")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["messages"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn outgoing(messages: &[Value]) -> Vec<Value> {
+    messages
+        .iter()
+        .filter(|m| m["direction"] == "out")
+        .cloned()
+        .collect()
+}
+
+each_database! {
+    async fn an_agent_answers_inside_the_window_once_from_the_number_the_customer_wrote_to(backend: Backend) {
+        let (app, provider) = desk(backend, "").await;
+        let id = asked(&app).await;
+        let agent = app.sign_in_as("agent@example.com", "agent").await;
+        let page = agent.get(&format!("/conversations/{id}")).await.text().await.unwrap();
+        assert!(page.contains("Window closes in 24 h"), "the window is shown: {page}");
+        let key = hidden_field(&page, "idempotency_key");
+        for _ in 0..2 {
+            let r = agent.post(&format!("/conversations/{id}/reply"), &[("text", "It is 20 euros a month."), ("idempotency_key", &key)]).await;
+            assert_eq!(r.status(), 303, "the page goes back to the conversation");
+        }
+        assert_eq!(app.count("SELECT COUNT(*) FROM replies").await, 1, "the same form sent twice queues one reply");
+        assert_eq!(send_now(&app).await, 1);
+        assert_eq!(send_now(&app).await, 0, "nothing is sent twice");
+        let got = provider.received();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].path_id, "106540352242922", "sent from the phone number id the customer wrote to");
+        assert_eq!(got[0].body["messaging_product"], "whatsapp");
+        assert_eq!(got[0].body["to"], WA, "addressed by the wa_id Meta gave");
+        assert_eq!(got[0].body["type"], "text");
+        assert_eq!(got[0].body["text"]["body"], "It is 20 euros a month.");
+        assert!(got[0].body.get("context").is_none(), "a plain answer quotes nothing");
+        let key = app.api_key().await;
+        let out = outgoing(&messages(&app, &key, &id).await);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0]["status"], "sent");
+        assert_eq!(out[0]["author"], "agent@example.com");
+        let wamid = out[0]["provider_message_id"].as_str().unwrap().to_string();
+        assert!(wamid.starts_with("wamid."), "{wamid}");
+        let first: Option<i64> = sqlx::query_scalar("SELECT first_response_at FROM conversations WHERE id = $1")
+            .bind(&id).fetch_one(app.db().reader()).await.unwrap();
+        assert!(first.is_some(), "the provider's acceptance meets the first response");
+        for status in ["delivered", "read"] {
+            assert_eq!(app.post_meta(&meta_status(WA, &wamid, status, T0 / 1000 + 5, None)).await.status(), 200);
+            assert_eq!(outgoing(&messages(&app, &key, &id).await)[0]["status"], status);
+        }
+        // A late "delivered" does not move a read message back.
+        app.post_meta(&meta_status(WA, &wamid, "delivered", T0 / 1000 + 6, None)).await;
+        assert_eq!(outgoing(&messages(&app, &key, &id).await)[0]["status"], "read");
+        assert_eq!(provider.refused_auth(), 0);
+    }
+}
+
+each_database! {
+    async fn free_text_outside_the_window_is_refused_before_anything_leaves(backend: Backend) {
+        let (app, provider) = desk(backend, "").await;
+        let id = asked(&app).await;
+        app.clock.advance(25 * 3_600_000);
+        let key = app.api_key().await;
+        let (status, body) = api_post(&app, &key, &id, json!({ "text": "Still there?", "idempotency_key": "late-1" })).await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["reason"], "window_closed", "{body}");
+        assert!(body["error"].as_str().unwrap().contains("within 24 hours"), "{body}");
+        let agent = app.sign_in_as("agent@example.com", "agent").await;
+        let page = agent.get(&format!("/conversations/{id}")).await.text().await.unwrap();
+        assert!(page.contains("Window closed at"), "{page}");
+        assert!(page.contains("choose a template"), "{page}");
+        assert_eq!(send_now(&app).await, 0);
+        assert!(provider.received().is_empty());
+        assert_eq!(app.count("SELECT COUNT(*) FROM replies").await, 0);
+    }
+}
+
+each_database! {
+    async fn an_approved_template_goes_with_its_language_and_parameters_outside_the_window(backend: Backend) {
+        let (app, provider) = desk(backend, "").await;
+        let id = asked(&app).await;
+        let synced = replydesk::replies::templates::sync(app.db(), app.state.replies.senders(), app.now()).await.unwrap();
+        assert!(synced.iter().all(|s| s.error.is_none()), "{synced:?}");
+        let key = app.api_key().await;
+        let list: Value = app.client.get(app.url("/api/v1/templates")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+        let names: Vec<&str> = list["templates"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert!(names.contains(&"order_update") && names.contains(&"spring_offer"), "{list}");
+        assert!(!names.contains(&"draft_one"), "only approved templates are offered: {list}");
+        app.clock.advance(30 * 3_600_000);
+        let wrong = api_post(&app, &key, &id, json!({ "template": { "name": "order_update", "language": "en_US", "parameters": ["Ana"] }, "idempotency_key": "t-0" })).await;
+        assert_eq!(wrong.0, 400, "a missing parameter is named: {:?}", wrong.1);
+        assert_eq!(wrong.1["field"], "parameters");
+        let (status, body) = api_post(&app, &key, &id, json!({ "template": { "name": "order_update", "language": "en_US", "parameters": ["Ana", "A-17"] }, "idempotency_key": "t-1" })).await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(body["status"], "queued");
+        send_now(&app).await;
+        let got = provider.received();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body["type"], "template");
+        assert_eq!(got[0].body["template"]["name"], "order_update");
+        assert_eq!(got[0].body["template"]["language"]["code"], "en_US");
+        assert_eq!(got[0].body["template"]["components"][0]["parameters"][1]["text"], "A-17");
+        let out = outgoing(&messages(&app, &key, &id).await);
+        assert_eq!(out[0]["text"], "Hello Ana, your order A-17 is on its way.", "the timeline shows the filled-in template");
+    }
+}
+
+each_database! {
+    async fn the_ledger_refuses_in_words_and_an_opted_out_customer_who_writes_again_gets_service_answers_only(backend: Backend) {
+        let (app, provider) = desk(backend, "").await;
+        let id = asked(&app).await;
+        replydesk::replies::templates::sync(app.db(), app.state.replies.senders(), app.now()).await.unwrap();
+        app.post_meta(&meta_text(WA, "wamid.STOP1", "STOP", T0 / 1000 + 60)).await;
+        app.route_now().await;
+        app.clock.advance(120_000);
+        let key = app.api_key().await;
+        let (status, body) = api_post(&app, &key, &id, json!({ "template": { "name": "spring_offer", "language": "en_US", "parameters": ["Ana"] }, "idempotency_key": "m-1" })).await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["reason"], "opted_out", "{body}");
+        let (status, body) = api_post(&app, &key, &id, json!({ "text": "Sorry to see you go", "idempotency_key": "s-1" })).await;
+        assert_eq!(status, 409, "nothing after an opt-out until they write again: {body}");
+        app.post_meta(&meta_text(WA, "wamid.BACK1", "Wait, what was the price again?", T0 / 1000 + 300)).await;
+        app.route_now().await;
+        app.clock.advance(300_000);
+        let id = app.conversation_for(WA, "wamid.BACK2", "How much is it?").await;
+        let (status, body) = api_post(&app, &key, &id, json!({ "text": "20 euros a month.", "idempotency_key": "s-2" })).await;
+        assert_eq!(status, 202, "a service answer inside the window after they wrote again: {body}");
+        let (status, body) = api_post(&app, &key, &id, json!({ "template": { "name": "spring_offer", "language": "en_US", "parameters": ["Ana"] }, "idempotency_key": "m-2" })).await;
+        assert_eq!(status, 409, "marketing stays refused: {body}");
+        send_now(&app).await;
+        assert_eq!(provider.received().len(), 1);
+    }
+}
+
+each_database! {
+    async fn a_throughput_limit_is_retried_and_the_message_is_sent_once(backend: Backend) {
+        let (app, provider) = desk(backend, "").await;
+        let id = asked(&app).await;
+        let key = app.api_key().await;
+        provider.script([Answer::MetaError { status: 400, code: 130429, details: "Cloud API message throughput has been reached." }]);
+        let (status, _) = api_post(&app, &key, &id, json!({ "text": "One moment", "idempotency_key": "r-1" })).await;
+        assert_eq!(status, 202);
+        send_now(&app).await;
+        let out = outgoing(&messages(&app, &key, &id).await);
+        assert_eq!(out[0]["status"], "queued", "back in the queue: {out:?}");
+        assert!(out[0]["error"].as_str().unwrap().contains("throughput"), "{out:?}");
+        assert_eq!(send_now(&app).await, 0, "not before its backoff");
+        app.clock.advance(60_000);
+        assert_eq!(send_now(&app).await, 1);
+        let out = outgoing(&messages(&app, &key, &id).await);
+        assert_eq!(out[0]["status"], "sent");
+        assert_eq!(provider.received().len(), 2, "one refused request, one accepted");
+    }
+}
+
+each_database! {
+    async fn a_permanent_error_fails_with_its_meaning_and_an_unknown_outcome_waits_for_a_person(backend: Backend) {
+        let (app, provider) = desk(backend, "[sending]\ntimeout_secs = 1").await;
+        let id = asked(&app).await;
+        let key = app.api_key().await;
+        provider.script([
+            Answer::MetaError { status: 400, code: 131026, details: "Message undeliverable" },
+            Answer::Silence(Duration::from_secs(3)),
+        ]);
+        api_post(&app, &key, &id, json!({ "text": "First", "idempotency_key": "p-1" })).await;
+        send_now(&app).await;
+        api_post(&app, &key, &id, json!({ "text": "Second", "idempotency_key": "p-2" })).await;
+        send_now(&app).await;
+        app.clock.advance(3_600_000);
+        assert_eq!(send_now(&app).await, 0, "neither is tried again on its own");
+        assert_eq!(provider.received().len(), 2);
+        let out = outgoing(&messages(&app, &key, &id).await);
+        assert_eq!(out[0]["status"], "failed");
+        assert!(out[0]["error"].as_str().unwrap().contains("not on WhatsApp"), "{out:?}");
+        assert_eq!(out[1]["status"], "unconfirmed");
+        assert!(out[1]["error"].as_str().unwrap().contains("may or may not have been sent"), "{out:?}");
+        let agent = app.sign_in_as("agent@example.com", "agent").await;
+        let page = agent.get(&format!("/conversations/{id}")).await.text().await.unwrap();
+        assert!(page.contains("may or may not have been sent"), "the agent is told");
+    }
+}
+
+each_database! {
+    async fn twilio_replies_go_as_a_form_with_basic_auth_and_unsubscribes_fail_in_words(backend: Backend) {
+        let (app, provider) = desk(backend, "").await;
+        let form = params(&[
+            ("MessageSid", "SM11111111111111111111111111111111"), ("AccountSid", crate::stand_in::TWILIO_SID),
+            ("From", "whatsapp:+31612345678"), ("To", "whatsapp:+14155238886"), ("Body", "How much does it cost?"),
+            ("NumMedia", "0"), ("ProfileName", "Jan"), ("WaId", "31612345678"),
+        ]);
+        assert_eq!(app.post_twilio(&form).await.status(), 200);
+        app.route_now().await;
+        let key = app.api_key().await;
+        let list: Value = app.client.get(app.url("/api/v1/conversations?contact=%2B31612345678")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+        let c = &list["conversations"][0];
+        assert_eq!(c["channel"], "tw", "{list}");
+        assert!(c["window_closes_at"].as_i64().unwrap() > app.now());
+        let id = c["id"].as_str().unwrap().to_string();
+        provider.script([Answer::Accept, Answer::TwilioError { status: 400, code: 21610, message: "Attempt to send to unsubscribed recipient" }]);
+        api_post(&app, &key, &id, json!({ "text": "Hello Jan", "idempotency_key": "tw-1" })).await;
+        api_post(&app, &key, &id, json!({ "text": "Again", "idempotency_key": "tw-2" })).await;
+        send_now(&app).await;
+        let got = provider.received();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].provider, "twilio");
+        assert_eq!(got[0].body["To"], "whatsapp:+31612345678");
+        assert_eq!(got[0].body["From"], "whatsapp:+14155238886", "from the number the customer wrote to");
+        assert_eq!(got[0].body["Body"], "Hello Jan");
+        let out = outgoing(&messages(&app, &key, &id).await);
+        let sent = out.iter().find(|m| m["text"] == "Hello Jan").unwrap();
+        assert!(sent["provider_message_id"].as_str().unwrap().starts_with("SM"));
+        let failed = out.iter().find(|m| m["text"] == "Again").unwrap();
+        assert_eq!(failed["status"], "failed");
+        assert!(failed["error"].as_str().unwrap().contains("unsubscribed"), "{failed}");
+        assert_eq!(provider.refused_auth(), 0);
+    }
+}
+
+each_database! {
+    async fn only_keys_made_to_send_may_send_and_a_repeated_request_changes_nothing(backend: Backend) {
+        let (app, provider) = desk(backend, "").await;
+        let id = asked(&app).await;
+        let reader = app.api_key_with(&[Scope::Read]).await;
+        let (status, body) = api_post(&app, &reader, &id, json!({ "text": "Hi", "idempotency_key": "k-1" })).await;
+        assert_eq!(status, 403, "{body}");
+        let sender = app.api_key().await;
+        let (status, first) = api_post(&app, &sender, &id, json!({ "text": "Hi", "idempotency_key": "k-1", "reply_to": "wamid.ASK1" })).await;
+        assert_eq!(status, 202);
+        assert_eq!(first["status"], "queued");
+        let (status, again) = api_post(&app, &sender, &id, json!({ "text": "Hi", "idempotency_key": "k-1" })).await;
+        assert_eq!(status, 202);
+        assert_eq!(first["id"], again["id"], "the same key answers the same reply");
+        let (status, body) = api_post(&app, &sender, &id, json!({ "text": "Hi" })).await;
+        assert_eq!((status, body["field"].as_str()), (400, Some("idempotency_key")));
+        let (status, body) = api_post(&app, &sender, &id, json!({ "text": "  ", "idempotency_key": "k-2" })).await;
+        assert_eq!((status, body["field"].as_str()), (400, Some("text")));
+        send_now(&app).await;
+        let got = provider.received();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body["context"]["message_id"], "wamid.ASK1", "answers the message the client named");
+    }
+}
+
+each_database! {
+    async fn a_reply_left_sending_by_a_stopped_instance_is_never_sent_again_on_its_own(backend: Backend) {
+        let (app, provider) = desk(backend, "").await;
+        let id = asked(&app).await;
+        let key = app.api_key().await;
+        api_post(&app, &key, &id, json!({ "text": "Lost?", "idempotency_key": "l-1" })).await;
+        // As an instance that claimed it and died before the answer came.
+        sqlx::query("UPDATE replies SET state = 'sending', lease_owner = 'gone', lease_until = $1, attempts = 1")
+            .bind(app.now() + 1000).execute(app.db().writer()).await.unwrap();
+        app.clock.advance(120_000);
+        assert_eq!(send_now(&app).await, 0);
+        assert!(provider.received().is_empty());
+        let out = outgoing(&messages(&app, &key, &id).await);
+        assert_eq!(out[0]["status"], "unconfirmed");
+    }
+}
+
+crate::on_both_databases! {
+    async fn agents_of_other_teams_cannot_answer(app: TestApp) {
+        let id = asked(&app).await;
+        let other = app.sign_in_as("svc@example.com", "agent").await;
+        let r = other.post(&format!("/conversations/{id}/reply"), &[("text", "Hi"), ("idempotency_key", "x")]).await;
+        assert_eq!(r.status(), 404);
+        let lead = app.sign_in_as("lead@example.com", "lead").await;
+        let page = lead.get(&format!("/conversations/{id}")).await.text().await.unwrap();
+        assert!(page.contains("has no access_token"), "a channel without send credentials says why: {page}");
+        assert_eq!(app.count("SELECT COUNT(*) FROM replies").await, 0);
+    }
+}
+
+each_database! {
+    async fn two_senders_on_one_database_send_each_reply_once(backend: Backend) {
+        let (app, provider) = desk(backend, "").await;
+        let key = app.api_key().await;
+        let mut conversations = Vec::new();
+        for i in 0..20 {
+            let wa = format!("1631555{i:04}");
+            conversations.push(app.conversation_for(&wa, &format!("wamid.MANY{i}"), "How much does it cost?").await);
+        }
+        for (i, id) in conversations.iter().enumerate() {
+            let (status, _) = api_post(&app, &key, id, json!({ "text": format!("Answer {i}"), "idempotency_key": "once" })).await;
+            assert_eq!(status, 202);
+        }
+        let second = app.state.replies.worker(app.state.config.clone(), app.state.calendars.clone(), "second".into());
+        let (a, b) = tokio::join!(send_now(&app), second.run_once());
+        assert_eq!(a + b.unwrap(), 20);
+        let got = provider.received();
+        assert_eq!(got.len(), 20, "each reply handed to the provider once");
+        let mut texts: Vec<String> = got.iter().map(|r| r.body["text"]["body"].as_str().unwrap().to_string()).collect();
+        texts.sort();
+        texts.dedup();
+        assert_eq!(texts.len(), 20);
+    }
+}
