@@ -61,7 +61,37 @@
     if (row && !e.target.closest("a")) window.location = row.dataset.href;
   });
 
+  // The reply box: Ctrl+Enter (or Cmd+Enter) sends; what the agent types
+  // is kept in this tab until it is sent, also across a reload.
+  document.addEventListener("keydown", (e) => {
+    const box = e.target;
+    if (e.key !== "Enter" || !(e.ctrlKey || e.metaKey) || !box || box.id !== "reply-text") return;
+    e.preventDefault();
+    if (box.form) box.form.requestSubmit();
+  });
+
+  document.addEventListener("input", (e) => {
+    const box = e.target;
+    if (box && box.dataset && box.dataset.draft) sessionStorage.setItem(box.dataset.draft, box.value);
+  });
+
+  function restoreDraft() {
+    const box = document.getElementById("reply-text");
+    if (!box || !box.dataset.draft) return;
+    const kept = sessionStorage.getItem(box.dataset.draft);
+    if (kept && !box.value) box.value = kept;
+  }
+
+  // A reply handed to the desk is no longer a draft (a refused one comes
+  // back in the box; one that fails to leave the browser stays on screen).
+  document.addEventListener("htmx:beforeRequest", (e) => {
+    const form = e.detail && e.detail.elt;
+    if (!form || form.id !== "reply-form") return;
+    const box = form.querySelector("#reply-text");
+    if (box && box.dataset.draft) sessionStorage.removeItem(box.dataset.draft);
+  });
+
   // The queue refreshes itself; keep the agent's selection across refreshes.
-  document.addEventListener("htmx:afterSwap", restoreSelection);
-  document.addEventListener("DOMContentLoaded", restoreSelection);
+  document.addEventListener("htmx:afterSwap", () => { restoreSelection(); restoreDraft(); });
+  document.addEventListener("DOMContentLoaded", () => { restoreSelection(); restoreDraft(); });
 })();

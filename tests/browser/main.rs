@@ -16,6 +16,10 @@ mod harness;
 mod helpers;
 
 mod driver;
+// The browser scenarios use only some of the stand-in's scripting.
+#[allow(dead_code)]
+#[path = "../it/stand_in.rs"]
+mod stand_in;
 
 use driver::{Browser, ChromeDriver, find_chromedriver};
 use fantoccini::key::Key;
@@ -69,9 +73,16 @@ crate::test_case! {
             }
         }
         let rules_dir = rules.path().to_path_buf();
+        // Replies go to a stand-in of the providers' send APIs, sent by the
+        // desk's own background sender as in production.
+        let provider = stand_in::StandIn::start().await;
         let desk = Desk {
-            app: TestApp::spawn_configured(Backend::Sqlite, "", move |c| c.rules_dir = rules_dir)
-                .await,
+            app: TestApp::spawn_configured(Backend::Sqlite, "", move |c| {
+                c.rules_dir = rules_dir;
+                c.workers.replies = true;
+                provider.channel_settings(c);
+            })
+            .await,
             browser: Browser::open(&driver).await,
             rules,
         };
@@ -100,6 +111,7 @@ async fn every_scenario(desk: &Desk) {
     scenario!(pressing_j_selects_the_first_row_and_enter_opens_it(
         desk, &first
     ));
+    scenario!(an_agent_answers_and_sees_the_message_go_from_queued_to_delivered(desk, &first));
     scenario!(an_agent_claims_adds_a_note_and_resolves_a_conversation(
         desk, &first
     ));
@@ -375,6 +387,71 @@ async fn pressing_j_selects_the_first_row_and_enter_opens_it(desk: &Desk, id: &s
         "the conversation shows the reply"
     );
     desk.assert_page_is_sound("a conversation").await;
+}
+
+async fn an_agent_answers_and_sees_the_message_go_from_queued_to_delivered(desk: &Desk, id: &str) {
+    desk.goto(&format!("/conversations/{id}")).await;
+    desk.browser.js("window.stillTheSamePage = true").await;
+    assert!(
+        desk.browser
+            .text("#window")
+            .await
+            .contains("Window closes in"),
+        "the reply box says how long the window is open"
+    );
+    let answer = "It is 20 euros a month; shall I send the details?";
+    desk.browser.type_into("#reply-text", answer).await;
+    desk.browser
+        .js("const t = document.getElementById('reply-text'); t.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', ctrlKey: true, bubbles: true}));")
+        .await;
+    desk.browser
+        .wait_for(
+            "the answer in the reply box",
+            &format!("return [...document.querySelectorAll('.reply-row')].some(r => r.textContent.includes({answer:?}))"),
+        )
+        .await;
+    assert_eq!(
+        desk.browser
+            .js("return document.getElementById('reply-text').value")
+            .await,
+        "",
+        "the box is empty for the next message"
+    );
+    desk.browser
+        .wait_for(
+            "the provider to accept the message",
+            "const r = document.querySelector('.reply-row'); return !!r && r.dataset.state === 'sent'",
+        )
+        .await;
+    let wamid: String =
+        sqlx::query_scalar("SELECT provider_message_id FROM replies WHERE conversation_id = $1")
+            .bind(id)
+            .fetch_one(desk.app.db().reader())
+            .await
+            .unwrap();
+    let status = helpers::meta_status(
+        "34600000001",
+        &wamid,
+        "delivered",
+        desk.app.now() / 1000,
+        None,
+    );
+    assert_eq!(desk.app.post_meta(&status).await.status(), 200);
+    desk.browser
+        .wait_for(
+            "the message to show it was delivered",
+            "const r = document.querySelector('.reply-row'); return !!r && r.dataset.state === 'delivered' && r.textContent.includes('delivered')",
+        )
+        .await;
+    assert_eq!(
+        desk.browser
+            .js("return window.stillTheSamePage === true")
+            .await,
+        true,
+        "the message moved from queued to delivered without a reload"
+    );
+    desk.assert_page_is_sound("a conversation with an answer sent")
+        .await;
 }
 
 async fn an_agent_claims_adds_a_note_and_resolves_a_conversation(desk: &Desk, id: &str) {
@@ -671,11 +748,54 @@ async fn screenshots_of_the_queue_and_a_conversation_for_the_readme(desk: &Desk)
     desk.browser.js("window.scrollTo(0, 0)").await;
     desk.browser.screenshot(&dir.join("conversation.png")).await;
 
+    // The reply box inside the window, an answer being written.
+    desk.browser
+        .type_into(
+            "#reply-text",
+            "Hi Olivia! The annual plan is 200 euros; I have sent you the price sheet.",
+        )
+        .await;
+    desk.browser
+        .js("document.getElementById('reply').scrollIntoView()")
+        .await;
+    desk.browser.screenshot(&dir.join("reply-open.png")).await;
+
+    // A day later the window has closed: only an approved template may go.
+    let state = &desk.app.state;
+    replydesk::replies::templates::sync(&state.db, state.replies.senders(), desk.app.now())
+        .await
+        .unwrap();
+    desk.app.clock.advance(25 * 3600 * 1000);
+    desk.browser.client.delete_all_cookies().await.unwrap();
+    desk.sign_in(AGENT).await;
+    desk.goto(&format!("/conversations/{id}")).await;
+    desk.browser
+        .select("#reply-template", "order_update|en_US")
+        .await;
+    desk.browser
+        .wait_for(
+            "the template's fields",
+            "return !!document.getElementById('tpl-p2')",
+        )
+        .await;
+    desk.browser.type_into("#tpl-p1", "Olivia").await;
+    desk.browser.type_into("#tpl-p2", "A-1042").await;
+    desk.browser
+        .wait_for(
+            "the preview",
+            "return document.getElementById('template-preview').textContent.includes('A-1042')",
+        )
+        .await;
+    desk.browser
+        .js("document.getElementById('reply').scrollIntoView()")
+        .await;
+    desk.browser.screenshot(&dir.join("reply-closed.png")).await;
+
     desk.goto("/queue").await;
     desk.browser.press('j').await;
     desk.browser.screenshot(&dir.join("queue.png")).await;
     eprintln!(
-        "browser: wrote {0}/queue.png and {0}/conversation.png",
+        "browser: wrote {0}/queue.png, {0}/conversation.png, {0}/reply-open.png and {0}/reply-closed.png",
         dir.display()
     );
 }
