@@ -88,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         action: ContactsAction,
     },
+    /// The approved message templates of each channel that can send.
+    Templates {
+        #[command(subcommand)]
+        action: TemplatesAction,
+    },
     /// Record conversions.
     Conversions {
         #[command(subcommand)]
@@ -124,6 +129,13 @@ enum ContactsAction {
     /// contact in E.164). Bad rows are reported by line and skipped; running
     /// it twice changes nothing. Exits 1 when some rows were bad.
     Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum TemplatesAction {
+    /// Ask each provider for its templates now and store them (the desk
+    /// also syncs on start and every hour). Exits 1 when a channel failed.
+    Sync,
 }
 
 #[derive(Subcommand)]
@@ -267,6 +279,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Contacts {
             action: ContactsAction::Import { file },
         }) => import_contacts(load_config(&cli)?, file),
+        Some(Command::Templates {
+            action: TemplatesAction::Sync,
+        }) => sync_templates(load_config(&cli)?),
         Some(Command::Conversions {
             action: ConversionsAction::Import { file },
         }) => import_conversions(load_config(&cli)?, file),
@@ -503,6 +518,41 @@ fn open_import(
         progress.set_style(style.progress_chars("=> "));
     }
     Ok((input, size, progress))
+}
+
+fn sync_templates(config: Config) -> anyhow::Result<ExitCode> {
+    let senders = replydesk::replies::Senders::from_config(&config);
+    let synced = runtime()?.block_on(async {
+        let db = open_db(&config).await?;
+        let synced =
+            replydesk::replies::templates::sync(&db, &senders, SystemClock.now_ms()).await?;
+        db.close().await;
+        anyhow::Ok(synced)
+    })?;
+    if synced.is_empty() {
+        println!(
+            "no channel has send credentials (access_token, or account_sid and auth_token): nothing to sync"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut failed = false;
+    for s in &synced {
+        match &s.error {
+            None => println!(
+                "{}: {} templates, {} approved",
+                s.channel, s.templates, s.approved
+            ),
+            Some(e) => {
+                failed = true;
+                eprintln!("{}: not synced, the last list stays: {e}", s.channel);
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn import_contacts(config: Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {

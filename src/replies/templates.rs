@@ -145,6 +145,19 @@ pub async fn approved(db: &Db, channel: Option<&str>) -> StoreResult<Vec<Templat
         .map_err(StoreError::from)
 }
 
+/// Every synced template, approved or not (for the settings page).
+pub async fn all(db: &Db) -> StoreResult<Vec<Template>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM templates ORDER BY channel, name, language"
+    ))
+    .fetch_all(db.reader())
+    .await?;
+    rows.iter()
+        .map(from_row)
+        .collect::<Result<_, _>>()
+        .map_err(StoreError::from)
+}
+
 /// One approved template by channel, name and language.
 pub async fn find(
     db: &Db,

@@ -351,3 +351,28 @@ each_database! {
         assert_eq!(texts.len(), 20);
     }
 }
+
+each_database! {
+    async fn an_admin_syncs_templates_and_a_failed_status_of_a_reply_reaches_the_ledger(backend: Backend) {
+        let (app, provider) = desk(backend, "").await;
+        let id = asked(&app).await;
+        let admin = app.sign_in_as("admin@example.com", "admin").await;
+        let page = admin.post("/admin/templates/sync", &[]).await.text().await.unwrap();
+        assert!(page.contains("main: 3 templates, 2 approved."), "{page}");
+        assert!(page.contains("tw: 1 templates, 1 approved."), "{page}");
+        assert!(page.contains("spring_offer"), "the synced templates are listed");
+        assert!(!page.contains(crate::stand_in::META_TOKEN), "the access token is never shown");
+        let key = app.api_key().await;
+        api_post(&app, &key, &id, json!({ "text": "Here is the price list", "idempotency_key": "f-1" })).await;
+        send_now(&app).await;
+        assert_eq!(provider.received().len(), 1);
+        assert!(app.allowed("+16315558001", "whatsapp", "all").await);
+        let wamid = outgoing(&messages(&app, &key, &id).await)[0]["provider_message_id"].as_str().unwrap().to_string();
+        let failed = meta_status(WA, &wamid, "failed", T0 / 1000 + 30, Some(131026));
+        assert_eq!(app.post_meta(&failed).await.status(), 200);
+        let out = outgoing(&messages(&app, &key, &id).await);
+        assert_eq!(out[0]["status"], "failed");
+        assert!(out[0]["error"].as_str().unwrap().contains("not on WhatsApp"), "{out:?}");
+        assert!(!app.allowed("+16315558001", "whatsapp", "all").await, "131026 makes the number unreachable, as for any registered send");
+    }
+}

@@ -336,6 +336,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/admin/corrections/{id}/example", Access::Admin),
     ("GET", "/admin/settings", Access::Admin),
     ("POST", "/admin/settings/status-codes/check", Access::Admin),
+    ("POST", "/admin/templates/sync", Access::Admin),
     ("GET", "/admin/users", Access::Admin),
     ("POST", "/admin/users/invite", Access::Admin),
     ("POST", "/admin/users/{id}/{action}", Access::Admin),
@@ -415,6 +416,8 @@ fn registered_routes() -> BTreeSet<(String, String)> {
             let end = starts.get(i + 1).copied().unwrap_or(text.len());
             let handlers = &text[c.get(0).unwrap().end()..end];
             // The handlers of this route end where the builder's next call begins.
+            // (or where the function that builds the router ends).
+            let handlers = handlers.split("\n}").next().unwrap_or(handlers);
             let handlers = handlers.split("\n        .").next().unwrap_or(handlers);
             for m in method.captures_iter(handlers) {
                 out.insert((m[1].to_uppercase(), format!("{prefix}{}", &c[1])));

@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
             "/admin/settings/status-codes/check",
             post(check_status_codes),
         )
+        .route("/admin/templates/sync", post(sync_templates))
         .route("/admin/users", get(users_page))
         .route("/admin/users/invite", post(invite))
         .route("/admin/users/{id}/{action}", post(user_action))
@@ -73,6 +74,8 @@ pub struct ChannelView {
     path: String,
     secrets: Vec<(&'static str, String)>,
     public_url: String,
+    /// "yes", or why replies cannot be sent on it.
+    sends: String,
 }
 
 #[derive(Template)]
@@ -96,6 +99,9 @@ struct SettingsPage {
     codes: Vec<settings::CodeLine>,
     codes_text: String,
     codes_result: Option<Result<usize, Vec<Problem>>>,
+    templates: Vec<crate::replies::Template>,
+    /// What the last "sync now" did, per channel.
+    templates_synced: Option<Vec<String>>,
 }
 
 async fn settings_view(
@@ -209,6 +215,10 @@ async fn settings_view(
                     ("account_sid", settings::mask(ch.account_sid.as_deref())),
                 ],
                 public_url: ch.public_url.clone().unwrap_or_default(),
+                sends: match state.replies.senders().get(&ch.name) {
+                    Ok(_) => "yes".into(),
+                    Err(why) => why,
+                },
             })
             .collect(),
         smtp: if c.smtp.is_some() {
@@ -223,6 +233,8 @@ async fn settings_view(
         codes,
         codes_text: codes_text.unwrap_or(disk_codes_text),
         codes_result,
+        templates: crate::replies::templates::all(&state.db).await?,
+        templates_synced: None,
     })
 }
 
@@ -250,6 +262,42 @@ pub async fn check_status_codes(
     Ok(render(
         &settings_view(&state, &current, Some(text), Some(result)).await?,
     ))
+}
+
+/// Asks the providers for their templates now.
+pub async fn sync_templates(
+    State(state): State<AppState>,
+    Admin(current): Admin,
+) -> Result<Response, WebError> {
+    let now = state.clock.now_ms();
+    let synced = crate::replies::templates::sync(&state.db, state.replies.senders(), now).await?;
+    audit::record(
+        state.db.writer(),
+        &current.user.email,
+        "templates.sync",
+        "templates",
+        None,
+        Some(&serde_json::json!({ "channels": synced.len() })),
+        now,
+    )
+    .await?;
+    let lines = if synced.is_empty() {
+        vec!["No channel has send credentials, so there is nothing to sync.".to_string()]
+    } else {
+        synced
+            .iter()
+            .map(|s| match &s.error {
+                None => format!(
+                    "{}: {} templates, {} approved.",
+                    s.channel, s.templates, s.approved
+                ),
+                Some(e) => format!("{}: not synced, the last list stays: {e}", s.channel),
+            })
+            .collect()
+    };
+    let mut page = settings_view(&state, &current, None, None).await?;
+    page.templates_synced = Some(lines);
+    Ok(render(&page))
 }
 
 // ---------------------------------------------------------------- users
