@@ -116,3 +116,78 @@ crate::test_case! {
         );
     }
 }
+
+crate::test_case! {
+    async fn a_reply_queued_while_the_provider_is_down_is_sent_once_after_sigkill_and_restart() {
+        // An address where nothing listens yet: the provider is down.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let provider_addr = format!("127.0.0.1:{port}");
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = format!("sqlite://{}/desk.db", dir.path().display());
+        let config = format!(
+            r#"
+bind = "127.0.0.1:0"
+database_url = "{db_url}"
+rules_dir = "{rules}"
+
+[[channel]]
+name = "main"
+provider = "meta"
+app_secret = "{META_SECRET}"
+verify_token = "verify-me"
+access_token = "{token}"
+graph_url = "http://{provider_addr}"
+"#,
+            rules = repo().join("rules").display(),
+            token = crate::stand_in::META_TOKEN,
+        );
+        let config_path = dir.path().join("replydesk.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let (mut child, addr) = start(&config_path);
+        let base = format!("http://{addr}");
+        let client = reqwest::Client::new();
+        let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let body = meta_text("16315558001", "wamid.KILL1", "How much does it cost?", i64::try_from(now_s).unwrap());
+        let sig = replydesk::providers::meta::sign(META_SECRET, body.as_bytes());
+        let r = client.post(format!("{base}/webhooks/meta/main")).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let db = replydesk::store::Db::connect(&db_url, replydesk::config::SqliteSync::Full).await.unwrap();
+        let conversation = wait_for(&db, "SELECT conversation_id FROM events WHERE provider_id = 'wamid.KILL1' AND conversation_id IS NOT NULL").await;
+        let key = replydesk::auth::apikeys::create(&db, "crash-test", &replydesk::auth::apikeys::Scope::ALL, 0).await.unwrap().token;
+        let r = client
+            .post(format!("{base}/api/v1/conversations/{conversation}/messages"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({ "text": "It is 20 euros a month.", "idempotency_key": "kill-1" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+        // Wait for a refused connection to put it back in the queue, then kill
+        // the desk well before the next attempt is due.
+        wait_for(&db, "SELECT id FROM replies WHERE state = 'queued' AND attempts >= 1").await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let provider = crate::stand_in::StandIn::start_on(&provider_addr).await;
+        let (mut child, _addr) = start(&config_path);
+        let sent = wait_for(&db, "SELECT provider_message_id FROM replies WHERE state = 'sent'").await;
+        // Another round of the sender changes nothing.
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let got = provider.received();
+        assert_eq!(got.len(), 1, "sent exactly once after the restart");
+        assert_eq!(got[0].body["text"]["body"], "It is 20 euros a month.");
+        assert!(sent.starts_with("wamid."), "{sent}");
+    }
+}
+
+/// The first column of the first row `sql` finds, waiting up to a minute.
+async fn wait_for(db: &replydesk::store::Db, sql: &str) -> String {
+    for _ in 0..600 {
+        if let Some(v) = sqlx::query_scalar::<_, String>(sql).fetch_optional(db.reader()).await.unwrap() {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("nothing for {sql} after a minute");
+}

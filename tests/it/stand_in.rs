@@ -73,6 +73,11 @@ pub struct StandIn {
 
 impl StandIn {
     pub async fn start() -> StandIn {
+        StandIn::start_on("127.0.0.1:0").await
+    }
+
+    /// Starts on a given address (to come back where a desk expects it).
+    pub async fn start_on(addr: &str) -> StandIn {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new()
             .route("/{id}/messages", post(meta_send))
@@ -83,7 +88,7 @@ impl StandIn {
             )
             .route("/v1/ContentAndApprovals", get(twilio_templates))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
