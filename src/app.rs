@@ -34,6 +34,10 @@ pub enum StartError {
     Email(String),
     #[error("the preference policy is not valid; the desk will not start on it: {0}")]
     Policy(#[from] crate::preferences::policy::PolicyError),
+    #[error("the canned responses are not valid; the desk will not start on them: {0}")]
+    Canned(#[from] crate::replies::canned::CannedError),
+    #[error("the auto-replies are not valid; the desk will not start on them: {0}")]
+    AutoReplies(#[from] crate::replies::auto::AutoRepliesError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -84,6 +88,13 @@ impl Desk {
         let status_codes = StatusCodes::load_dir(&config.rules_dir)?;
         let team_names: Vec<String> = config.teams.iter().map(|t| t.name.clone()).collect();
         let policy = crate::preferences::policy::Policy::load_dir(&config.rules_dir, &team_names)?;
+        let canned = Arc::new(crate::replies::canned::load_dir(
+            &config.rules_dir,
+            &team_names,
+        )?);
+        let auto_replies = Arc::new(crate::replies::auto::AutoReplies::load_dir(
+            &config.rules_dir,
+        )?);
         crate::contacts::warm_up();
         let config = Arc::new(config);
         let signals = SignalContext::new(status_codes, policy, config.clone());
@@ -93,8 +104,12 @@ impl Desk {
         ));
         let calendars = Arc::new(crate::sla::clock::Calendars::from_config(&config));
         let pending = crate::ingest::Pending::default();
-        let router = Router::new(db.clone(), clock.clone(), config.clone(), calendars.clone())
+        let (announce, routed) = tokio::sync::mpsc::unbounded_channel();
+        let mut router = Router::new(db.clone(), clock.clone(), config.clone(), calendars.clone())
             .yielding_to(pending.clone());
+        if auto_replies.any() {
+            router = router.announcing(announce);
+        }
         let wake_router = router.waker();
         let writer_stop = CancellationToken::new();
         let (ingest, writer) = Ingest::start(
@@ -171,6 +186,15 @@ impl Desk {
                 sla.clone().run(stop.clone(), Duration::from_secs(5)),
             ));
         }
+        if auto_replies.any() {
+            let responder = crate::replies::auto::AutoResponder {
+                db: db.clone(),
+                replies: replies.clone(),
+                answers: auto_replies,
+                calendars: calendars.clone(),
+            };
+            background.push(tokio::spawn(responder.run(routed)));
+        }
         if config.workers.replies {
             background.push(tokio::spawn(
                 reply_worker
@@ -209,6 +233,7 @@ impl Desk {
             admin: crate::admin::AdminState::default(),
             replies,
             reply_worker,
+            canned,
         });
         Ok(Desk {
             state,

@@ -73,6 +73,59 @@
   document.addEventListener("input", (e) => {
     const box = e.target;
     if (box && box.dataset && box.dataset.draft) sessionStorage.setItem(box.dataset.draft, box.value);
+    if (box && box.id === "reply-text") showCanned(box);
+  });
+
+  // Canned responses: "/" and the start of a name lists the matches;
+  // arrows choose, Enter or Tab (or a click) puts the text in the box.
+  function cannedItems() { return Array.from(document.querySelectorAll("#canned li")); }
+
+  function showCanned(box) {
+    const list = document.getElementById("canned");
+    if (!list) return;
+    const m = /^\/(\S*)$/.exec(box.value);
+    let first = true;
+    cannedItems().forEach((li) => {
+      const on = !!m && li.dataset.name.startsWith(m[1].toLowerCase());
+      li.hidden = !on;
+      li.classList.toggle("selected", on && first);
+      li.setAttribute("aria-selected", on && first ? "true" : "false");
+      if (on) first = false;
+    });
+    list.hidden = !m || first;
+  }
+
+  function pickCanned(li) {
+    const box = document.getElementById("reply-text");
+    const list = document.getElementById("canned");
+    if (!box || !li) return;
+    box.value = li.dataset.text;
+    if (box.dataset.draft) sessionStorage.setItem(box.dataset.draft, box.value);
+    if (list) list.hidden = true;
+    box.focus();
+  }
+
+  document.addEventListener("keydown", (e) => {
+    const list = document.getElementById("canned");
+    if (!list || list.hidden || !e.target || e.target.id !== "reply-text") return;
+    const shown = cannedItems().filter((li) => !li.hidden);
+    const i = shown.findIndex((li) => li.classList.contains("selected"));
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      const next = shown[Math.min(shown.length - 1, Math.max(0, i + (e.key === "ArrowDown" ? 1 : -1)))];
+      shown.forEach((li) => { li.classList.toggle("selected", li === next); li.setAttribute("aria-selected", li === next ? "true" : "false"); });
+    } else if ((e.key === "Enter" && !e.ctrlKey && !e.metaKey) || e.key === "Tab") {
+      pickCanned(shown[Math.max(0, i)]);
+    } else if (e.key === "Escape") {
+      list.hidden = true;
+    } else {
+      return;
+    }
+    e.preventDefault();
+  });
+
+  document.addEventListener("click", (e) => {
+    const li = e.target.closest && e.target.closest("#canned li");
+    if (li) pickCanned(li);
   });
 
   function restoreDraft() {

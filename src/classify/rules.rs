@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// Files in the rules directory that belong to other parts of the desk.
-pub(crate) const RESERVED_FILES: [&str; 2] = ["status_codes.toml", "preference_policy.toml"];
+pub(crate) const RESERVED_FILES: [&str; 4] = [
+    "status_codes.toml",
+    "preference_policy.toml",
+    "canned_responses.toml",
+    "auto_replies.toml",
+];
 
 /// What applies when no rule matches and no `[settings]` table says otherwise.
 pub(crate) const DEFAULT_CATEGORY: Category = Category::Service;

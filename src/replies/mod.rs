@@ -9,6 +9,8 @@
 //! Owns the `replies` and `templates` tables. The provider clients live in
 //! `providers`; the ledger in `preferences`.
 
+pub mod auto;
+pub mod canned;
 pub mod gate;
 pub mod senders;
 pub mod templates;

@@ -133,6 +133,8 @@ pub struct Router {
     turn: Arc<tokio::sync::Mutex<()>>,
     reopen_ms: Millis,
     attribution_ms: Millis,
+    /// Told about every committed batch (the auto-replies listen).
+    announce: Option<tokio::sync::mpsc::UnboundedSender<Vec<crate::replies::auto::Routed>>>,
 }
 
 /// Batches rolled back for a conflict that one run routes again before it
@@ -168,7 +170,17 @@ impl Router {
             turn: Arc::new(tokio::sync::Mutex::new(())),
             reopen_ms,
             attribution_ms,
+            announce: None,
         }
+    }
+
+    /// Tells `to` about each batch of routed replies once it is committed.
+    pub fn announcing(
+        mut self,
+        to: tokio::sync::mpsc::UnboundedSender<Vec<crate::replies::auto::Routed>>,
+    ) -> Router {
+        self.announce = Some(to);
+        self
     }
 
     /// Lets waiting webhooks take SQLite's single writer before each batch.
@@ -280,8 +292,18 @@ impl Router {
             let attributed = attribute(reply, &contact, &sent, self.attribution_ms);
             work.apply(&mut tx, reply, contact, attributed).await?;
         }
+        let routed = self
+            .announce
+            .as_ref()
+            .map(|_| routed(&replies, &work.events));
         work.write(&mut tx).await?;
         tx.commit().await?;
+        if let (Some(to), Some(routed)) = (&self.announce, routed)
+            && !routed.is_empty()
+        {
+            // Nobody listening (the desk is stopping) loses only auto-replies.
+            let _ = to.send(routed);
+        }
         // How long routing kept SQLite's one writer (and the webhooks behind it).
         metrics::histogram!("replydesk_routing_hold_seconds").record(held.elapsed().as_secs_f64());
         metrics::counter!("replydesk_replies_routed_total").increment(replies.len() as u64);
@@ -454,6 +476,28 @@ impl Router {
 /// replies of one contact take turns: the second reads the conversation the
 /// first opened instead of opening another beside it. (The unique index on
 /// open conversations refuses the second anyway; this spares the rollback.)
+/// What each routed reply became, for those who act on it after the commit.
+fn routed(
+    replies: &[Reply],
+    events: &[(i64, String, Option<String>, String)],
+) -> Vec<crate::replies::auto::Routed> {
+    let by_id: HashMap<i64, &Reply> = replies.iter().map(|r| (r.id, r)).collect();
+    events
+        .iter()
+        .filter_map(|(id, conversation, _, _)| {
+            let r = by_id.get(id)?;
+            Some(crate::replies::auto::Routed {
+                event_id: *id,
+                conversation_id: conversation.clone(),
+                category: r.category,
+                lang: r.lang.clone(),
+                body: r.body.clone(),
+                occurred_at: r.occurred_at,
+            })
+        })
+        .collect()
+}
+
 async fn lock_contacts(
     tx: &mut Transaction<'static, Any>,
     canonical: &HashMap<String, String>,

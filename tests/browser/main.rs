@@ -399,6 +399,31 @@ async fn an_agent_answers_and_sees_the_message_go_from_queued_to_delivered(desk:
             .contains("Window closes in"),
         "the reply box says how long the window is open"
     );
+    // "/" and a name offers a canned response; Enter puts it in the box.
+    desk.browser.type_into("#reply-text", "/call").await;
+    desk.browser
+        .wait_for(
+            "the canned responses",
+            "const l = document.getElementById('canned'); return !!l && !l.hidden",
+        )
+        .await;
+    desk.browser
+        .js("document.getElementById('reply-text').dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}))")
+        .await;
+    let picked = desk
+        .browser
+        .js("return document.getElementById('reply-text').value")
+        .await;
+    assert!(
+        picked
+            .as_str()
+            .unwrap()
+            .starts_with("Hi Ana, this is Agent."),
+        "the canned response is filled in: {picked}"
+    );
+    desk.browser
+        .js("document.getElementById('reply-text').value = ''")
+        .await;
     let answer = "It is 20 euros a month; shall I send the details?";
     desk.browser.type_into("#reply-text", answer).await;
     desk.browser

@@ -146,8 +146,8 @@ graph_url = "http://{provider_addr}"
         let (mut child, addr) = start(&config_path);
         let base = format!("http://{addr}");
         let client = reqwest::Client::new();
-        let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let body = meta_text("16315558001", "wamid.KILL1", "How much does it cost?", i64::try_from(now_s).unwrap());
+        let now_s = replydesk::clock::Clock::now_ms(&replydesk::clock::SystemClock) / 1000;
+        let body = meta_text("16315558001", "wamid.KILL1", "How much does it cost?", now_s);
         let sig = replydesk::providers::meta::sign(META_SECRET, body.as_bytes());
         let r = client.post(format!("{base}/webhooks/meta/main")).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
         assert_eq!(r.status(), 200);
@@ -184,7 +184,11 @@ graph_url = "http://{provider_addr}"
 /// The first column of the first row `sql` finds, waiting up to a minute.
 async fn wait_for(db: &replydesk::store::Db, sql: &str) -> String {
     for _ in 0..600 {
-        if let Some(v) = sqlx::query_scalar::<_, String>(sql).fetch_optional(db.reader()).await.unwrap() {
+        if let Some(v) = sqlx::query_scalar::<_, String>(sql)
+            .fetch_optional(db.reader())
+            .await
+            .unwrap()
+        {
             return v;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -24,6 +24,8 @@ mod routing;
 mod security;
 mod sla;
 mod smtp;
+// Shared with the browser test and the replies bench, which use other parts of it.
+#[allow(dead_code)]
 mod stand_in;
 mod web;
 

@@ -74,6 +74,10 @@ each_database! {
         let agent = app.sign_in_as("agent@example.com", "agent").await;
         let page = agent.get(&format!("/conversations/{id}")).await.text().await.unwrap();
         assert!(page.contains("Window closes in 24 h"), "the window is shown: {page}");
+        assert!(
+            page.contains("data-name=\"callback\" data-text=\"Hi Ana, this is Agent. When would be a good time to call you?\""),
+            "canned responses are offered filled in for this contact and agent"
+        );
         let key = hidden_field(&page, "idempotency_key");
         for _ in 0..2 {
             let r = agent.post(&format!("/conversations/{id}/reply"), &[("text", "It is 20 euros a month."), ("idempotency_key", &key)]).await;
@@ -354,6 +358,7 @@ each_database! {
 
 each_database! {
     async fn an_admin_syncs_templates_and_a_failed_status_of_a_reply_reaches_the_ledger(backend: Backend) {
+        assert_eq!(crate::stand_in::TWILIO_AUTH, TWILIO_TOKEN, "the stand-in takes the token the desk signs with");
         let (app, provider) = desk(backend, "").await;
         let id = asked(&app).await;
         let admin = app.sign_in_as("admin@example.com", "admin").await;
@@ -374,5 +379,95 @@ each_database! {
         assert_eq!(out[0]["status"], "failed");
         assert!(out[0]["error"].as_str().unwrap().contains("not on WhatsApp"), "{out:?}");
         assert!(!app.allowed("+16315558001", "whatsapp", "all").await, "131026 makes the number unreachable, as for any registered send");
+    }
+}
+
+/// A desk whose auto-replies are all enabled, and whose sales team keeps
+/// afternoon hours (13:00-17:00 UTC on weekdays; T0 is a Friday at 10:00).
+async fn auto_desk(backend: Backend) -> (TestApp, StandIn, tempfile::TempDir) {
+    let rules = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo().join("rules")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(&path, rules.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let shipped = std::fs::read_to_string(rules.path().join("auto_replies.toml")).unwrap();
+    assert_eq!(
+        shipped.matches("enabled = false").count(),
+        3,
+        "every auto-reply ships off"
+    );
+    std::fs::write(
+        rules.path().join("auto_replies.toml"),
+        shipped.replace("enabled = false", "enabled = true"),
+    )
+    .unwrap();
+    let provider = StandIn::start().await;
+    let (p, dir) = (provider.clone(), rules.path().to_path_buf());
+    let app = TestApp::spawn_configured(backend, "", move |c| {
+        c.rules_dir = dir;
+        let office = vec!["13:00-17:00".to_string()];
+        c.teams[0].hours = Some(replydesk::sla::hours::HoursConfig {
+            timezone: "UTC".into(),
+            monday: office.clone(),
+            tuesday: office.clone(),
+            wednesday: office.clone(),
+            thursday: office.clone(),
+            friday: office,
+            ..Default::default()
+        });
+        p.channel_settings(c);
+    })
+    .await;
+    (app, provider, rules)
+}
+
+async fn auto_replies_by(app: &TestApp, count: i64) -> Vec<String> {
+    for _ in 0..100 {
+        if app.count("SELECT COUNT(*) FROM replies").await >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Anything more would come right behind.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::query_scalar("SELECT author FROM replies ORDER BY created_at, id")
+        .fetch_all(app.db().reader())
+        .await
+        .unwrap()
+}
+
+each_database! {
+    async fn auto_replies_answer_out_of_hours_once_help_and_an_opt_out_each_in_the_customers_language(backend: Backend) {
+        let (app, provider, _rules) = auto_desk(backend).await;
+        let id = asked(&app).await;
+        assert_eq!(auto_replies_by(&app, 1).await, ["auto:out_of_hours"]);
+        app.post_meta(&meta_text(WA, "wamid.ASK2", "Hello? Anyone there?", T0 / 1000 + 60)).await;
+        app.route_now().await;
+        assert_eq!(auto_replies_by(&app, 2).await.len(), 1, "once per closed period");
+        app.post_meta(&meta_text(WA, "wamid.HELP1", "help", T0 / 1000 + 120)).await;
+        app.route_now().await;
+        assert_eq!(auto_replies_by(&app, 2).await, ["auto:out_of_hours", "auto:help"]);
+        app.post_meta(&meta_text(WA, "wamid.STOP9", "STOP", T0 / 1000 + 180)).await;
+        app.route_now().await;
+        assert_eq!(auto_replies_by(&app, 3).await, ["auto:out_of_hours", "auto:help", "auto:opt_out"]);
+        send_now(&app).await;
+        let got = provider.received();
+        assert_eq!(got.len(), 3);
+        assert!(got[0].body["text"]["body"].as_str().unwrap().contains("closed right now"));
+        assert!(got[2].body["text"]["body"].as_str().unwrap().contains("not receive marketing messages"));
+        // The next closed period (Friday evening) gets its own answer, in Dutch;
+        // the customer wrote again after the opt-out, so a service answer may go.
+        app.clock.advance(11 * 3_600_000);
+        app.post_meta(&meta_text(WA, "wamid.NL1", "Goedenavond, ik zou graag willen weten hoeveel het abonnement per maand kost en of er een proefperiode is", T0 / 1000 + 11 * 3600)).await;
+        app.route_now().await;
+        let authors = auto_replies_by(&app, 4).await;
+        assert_eq!(authors.len(), 4, "{authors:?}");
+        let last: String = sqlx::query_scalar("SELECT body FROM replies WHERE author = 'auto:out_of_hours' ORDER BY created_at DESC, id DESC")
+            .fetch_all(app.db().reader()).await.unwrap().remove(0);
+        assert!(last.contains("gesloten"), "in the customer's language: {last}");
+        let key = app.api_key().await;
+        assert_eq!(outgoing(&messages(&app, &key, &id).await)[0]["author"], "auto:out_of_hours", "shown in the conversation");
     }
 }

@@ -23,8 +23,9 @@ use std::time::Duration;
 pub const META_TOKEN: &str = "EAAG-stand-in-token";
 pub const WABA: &str = "102290129340398";
 pub const TWILIO_SID: &str = "AC00000000000000000000000000000001";
-/// Twilio signs webhooks and takes requests with the same auth token.
-pub use crate::helpers::TWILIO_TOKEN as TWILIO_AUTH;
+/// Twilio signs webhooks and takes requests with the same auth token: the
+/// tests' `TWILIO_TOKEN`.
+pub const TWILIO_AUTH: &str = "twilio-auth-token";
 
 /// What the stand-in answers next.
 #[derive(Debug, Clone)]
@@ -55,6 +56,8 @@ pub struct Received {
     pub path_id: String,
     /// Meta: the JSON body; Twilio: the form as a JSON object.
     pub body: Value,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -166,6 +169,7 @@ async fn meta_send(
             provider: "meta",
             path_id: id,
             body: json,
+            at: std::time::Instant::now(),
         },
     ) else {
         return (
@@ -257,6 +261,7 @@ async fn twilio_send(
             provider: "twilio",
             path_id: sid,
             body: Value::Object(body.clone()),
+            at: std::time::Instant::now(),
         },
     ) else {
         return twilio_error(401, 20003, "Authenticate");

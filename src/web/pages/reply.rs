@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use super::{htmx, render};
 use crate::conversations::{self, Conversation};
-use crate::replies::{self, Author, Reply, ReplyError, Request, Template as Tpl};
+use crate::replies::{self, Author, Reply, ReplyError, Request, Template as Tpl, canned};
 use crate::web::format;
 use crate::web::session::CurrentUser;
 use crate::web::{AppState, WebError};
@@ -74,6 +74,8 @@ pub struct ReplyBox {
     message: Option<String>,
     templates: Vec<TemplateOption>,
     replies: Vec<ReplyView>,
+    /// The canned responses for this team and language: name, filled text.
+    canned: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -162,6 +164,13 @@ pub async fn reply_box(
             .await?
             .into_iter()
             .map(reply_view)
+            .collect(),
+        canned: canned::for_conversation(&state.canned, c.team.as_deref(), c.lang.as_deref())
+            .into_iter()
+            .map(|r| {
+                let text = canned::fill(&r.text, c.contact_name.as_deref(), &current.user.email);
+                (r.name.clone(), text)
+            })
             .collect(),
     })
 }
