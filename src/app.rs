@@ -34,10 +34,10 @@ pub enum StartError {
     Email(String),
     #[error("the preference policy is not valid; the desk will not start on it: {0}")]
     Policy(#[from] crate::preferences::policy::PolicyError),
-    #[error("the canned responses are not valid; the desk will not start on them: {0}")]
-    Canned(#[from] crate::replies::canned::CannedError),
-    #[error("the auto-replies are not valid; the desk will not start on them: {0}")]
-    AutoReplies(#[from] crate::replies::auto::AutoRepliesError),
+    #[error(
+        "a replies rules file (canned responses, auto-replies) is not valid; the desk will not start on it: {0}"
+    )]
+    RepliesFile(#[from] crate::replies::FileError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,

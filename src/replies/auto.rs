@@ -8,10 +8,10 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use super::{Author, Replies, ReplyError, Request};
+use super::{Author, FileError, Replies, ReplyError, Request, read_rules_file, toml_error};
 use crate::model::Category;
 use crate::sla::clock::Calendars;
 use crate::store::Db;
@@ -27,14 +27,6 @@ pub struct Routed {
     pub lang: Option<String>,
     pub body: Option<String>,
     pub occurred_at: crate::clock::Millis,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}: {reason}")]
-pub struct AutoRepliesError {
-    pub file: PathBuf,
-    pub line: usize,
-    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -86,32 +78,20 @@ pub struct AutoReplies {
 }
 
 impl AutoReplies {
-    pub fn load_dir(dir: &Path) -> Result<AutoReplies, AutoRepliesError> {
-        let path = dir.join(FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => AutoReplies::parse(&text, &path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AutoReplies::default()),
-            Err(e) => Err(AutoRepliesError {
-                file: path,
-                line: 0,
-                reason: format!("cannot read: {e}"),
-            }),
+    pub fn load_dir(dir: &Path) -> Result<AutoReplies, FileError> {
+        match read_rules_file(dir, FILE)? {
+            Some((text, path)) => AutoReplies::parse(&text, &path),
+            None => Ok(AutoReplies::default()),
         }
     }
 
-    pub fn parse(text: &str, path: &Path) -> Result<AutoReplies, AutoRepliesError> {
-        let err = |line: usize, reason: String| AutoRepliesError {
+    pub fn parse(text: &str, path: &Path) -> Result<AutoReplies, FileError> {
+        let err = |line: usize, reason: String| FileError {
             file: path.to_path_buf(),
             line,
             reason,
         };
-        let file: File = toml::from_str(text).map_err(|e| {
-            err(
-                e.span()
-                    .map_or(0, |s| crate::classify::line_of(text, s.start)),
-                e.message().to_string(),
-            )
-        })?;
+        let file: File = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
         let section = |s: Option<toml::Spanned<Section>>, name: &str, needs_keywords: bool| {
             let Some(s) = s else { return Ok(None) };
             let line = crate::classify::line_of(text, s.span().start);

@@ -5,7 +5,9 @@
 //! a broken file is reported by line and the desk does not start on it.
 
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use super::{FileError, read_rules_file, toml_error};
 
 pub const FILE: &str = "canned_responses.toml";
 
@@ -20,14 +22,6 @@ pub struct Canned {
     /// Only for conversations in this language; every language when `None`.
     pub lang: Option<String>,
     pub text: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}: {reason}")]
-pub struct CannedError {
-    pub file: PathBuf,
-    pub line: usize,
-    pub reason: String,
 }
 
 #[derive(Deserialize)]
@@ -49,32 +43,20 @@ struct Entry {
 }
 
 /// Reads the file from the rules directory; without it there are none.
-pub fn load_dir(dir: &Path, teams: &[String]) -> Result<Vec<Canned>, CannedError> {
-    let path = dir.join(FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => parse(&text, &path, teams),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(CannedError {
-            file: path,
-            line: 0,
-            reason: format!("cannot read: {e}"),
-        }),
+pub fn load_dir(dir: &Path, teams: &[String]) -> Result<Vec<Canned>, FileError> {
+    match read_rules_file(dir, FILE)? {
+        Some((text, path)) => parse(&text, &path, teams),
+        None => Ok(Vec::new()),
     }
 }
 
-pub fn parse(text: &str, path: &Path, teams: &[String]) -> Result<Vec<Canned>, CannedError> {
-    let err = |line: usize, reason: String| CannedError {
+pub fn parse(text: &str, path: &Path, teams: &[String]) -> Result<Vec<Canned>, FileError> {
+    let err = |line: usize, reason: String| FileError {
         file: path.to_path_buf(),
         line,
         reason,
     };
-    let file: File = toml::from_str(text).map_err(|e| {
-        err(
-            e.span()
-                .map_or(0, |s| crate::classify::line_of(text, s.start)),
-            e.message().to_string(),
-        )
-    })?;
+    let file: File = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
     let mut out: Vec<Canned> = Vec::new();
     for spanned in file.response {
         let line = crate::classify::line_of(text, spanned.span().start);

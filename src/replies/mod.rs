@@ -31,6 +31,44 @@ pub use senders::Senders;
 pub use templates::Template;
 pub use worker::{Worker, apply_statuses};
 
+/// A problem in one of the replies' rules files (canned responses,
+/// auto-replies), at its line.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: {reason}")]
+pub struct FileError {
+    pub file: std::path::PathBuf,
+    pub line: usize,
+    pub reason: String,
+}
+
+/// The text of `name` in the rules directory; `None` when there is no such file.
+fn read_rules_file(
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<Option<(String, std::path::PathBuf)>, FileError> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some((text, path))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(FileError {
+            file: path,
+            line: 0,
+            reason: format!("cannot read: {e}"),
+        }),
+    }
+}
+
+/// A TOML syntax error as a `FileError` at its line.
+fn toml_error(text: &str, path: &std::path::Path, e: &toml::de::Error) -> FileError {
+    FileError {
+        file: path.to_path_buf(),
+        line: e
+            .span()
+            .map_or(0, |s| crate::classify::line_of(text, s.start)),
+        reason: e.message().to_string(),
+    }
+}
+
 /// What to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
