@@ -20,10 +20,10 @@ use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::cell::RefCell;
-use subtle::ConstantTimeEq;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, mpsc};
 use std::time::Duration;
+use subtle::ConstantTimeEq;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::users::AccountError;
@@ -94,7 +94,12 @@ pub async fn check_sign_in(password: String, stored: Option<String>) -> Result<b
         Some(hash) => verify(&password, &hash),
         None => {
             let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-            let _ = hash_into(&Argon2::default(), password.as_bytes(), UNKNOWN_SALT, &mut out);
+            let _ = hash_into(
+                &Argon2::default(),
+                password.as_bytes(),
+                UNKNOWN_SALT,
+                &mut out,
+            );
             false
         }
     })
@@ -170,7 +175,10 @@ fn verify(password: &str, hash: &str) -> bool {
     let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
         return false;
     };
-    let Ok(version) = parsed.version.map_or(Ok(Version::default()), Version::try_from) else {
+    let Ok(version) = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
         return false;
     };
     let Ok(params) = Params::try_from(&parsed) else {
@@ -261,7 +269,10 @@ mod tests {
         // Small memory first, then the default: the kept blocks grow and are reused.
         for params in [Params::new(4096, 2, 1, None).unwrap(), Params::default()] {
             let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-            let hash = argon.hash_password(b"correct horse battery").unwrap().to_string();
+            let hash = argon
+                .hash_password(b"correct horse battery")
+                .unwrap()
+                .to_string();
             assert!(verify("correct horse battery", &hash), "{hash}");
             assert!(!verify("correct horse batterY", &hash));
             // Truncated: the output no longer matches, whatever the memory held.
