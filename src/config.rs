@@ -351,13 +351,13 @@ pub struct ChannelConfig {
     pub provider: Provider,
     /// Meta: the app secret, the HMAC key of `X-Hub-Signature-256`.
     #[serde(default)]
-    pub app_secret: Option<String>,
+    pub app_secret: Option<Secret>,
     /// Meta: the token typed into the App Dashboard for the GET handshake.
     #[serde(default)]
-    pub verify_token: Option<String>,
+    pub verify_token: Option<Secret>,
     /// Twilio: the account's auth token, the HMAC key of `X-Twilio-Signature`.
     #[serde(default)]
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// Twilio: the exact URL configured in the Twilio console; the signature
     /// covers it, so it must match what Twilio requests, scheme and host included.
     #[serde(default)]
@@ -502,7 +502,7 @@ impl Config {
                 c.access_token = Some(Secret::new(token));
             }
             if let Some(token) = var("AUTH_TOKEN") {
-                c.auth_token = Some(token);
+                c.auth_token = Some(Secret::new(token));
             }
         }
     }
@@ -683,31 +683,31 @@ impl ChannelConfig {
                 "expected 1-64 letters, digits, '-' or '_' (it is part of the webhook URL)",
             ));
         }
-        let required = |value: &Option<String>, field: &str, what: &str| match value {
+        let required = |value: Option<&str>, field: &str, what: &str| match value {
             Some(v) if !v.trim().is_empty() => Ok(()),
             _ => Err(invalid(key(field), format!("missing: {what}"))),
         };
         match self.provider {
             Provider::Meta => {
                 required(
-                    &self.app_secret,
+                    self.app_secret.as_ref().map(Secret::expose),
                     "app_secret",
                     "the Meta app secret (App Dashboard → App settings → Basic)",
                 )?;
                 required(
-                    &self.verify_token,
+                    self.verify_token.as_ref().map(Secret::expose),
                     "verify_token",
                     "the verify token you will type into Meta's webhook settings",
                 )?;
             }
             Provider::Twilio => {
                 required(
-                    &self.auth_token,
+                    self.auth_token.as_ref().map(Secret::expose),
                     "auth_token",
                     "the Twilio auth token (Console → Account info)",
                 )?;
                 required(
-                    &self.public_url,
+                    self.public_url.as_deref(),
                     "public_url",
                     "the exact URL Twilio posts to, e.g. https://desk.example.com/webhooks/twilio/main",
                 )?;
@@ -800,5 +800,34 @@ mod tests {
             ..Overrides::default()
         });
         assert_eq!(c.bind, "127.0.0.1:2");
+    }
+
+    #[test]
+    fn send_tokens_come_from_the_environment_by_channel_name_and_never_print() {
+        let text = "[[channel]]\nname = \"main-nl\"\nprovider = \"meta\"\naccess_token = \"from-file\"\n\n\
+                    [[channel]]\nname = \"tw\"\nprovider = \"twilio\"\n";
+        let mut c = Config::from_toml(text, Path::new("t")).unwrap();
+        let secrets = [
+            ("REPLYDESK_CHANNEL_MAIN_NL_ACCESS_TOKEN", "EAAG-from-env"),
+            ("REPLYDESK_CHANNEL_TW_AUTH_TOKEN", "tw-from-env"),
+        ];
+        c.apply(&Overrides {
+            channel_secrets: secrets
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            ..Overrides::default()
+        });
+        let token = c.channels[0].access_token.as_ref().unwrap();
+        assert_eq!(token.expose(), "EAAG-from-env");
+        assert_eq!(
+            c.channels[1].auth_token.as_ref().map(Secret::expose),
+            Some("tw-from-env")
+        );
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("EAAG-from-env") && !shown.contains("tw-from-env"),
+            "tokens never print: {shown}"
+        );
     }
 }

@@ -83,11 +83,7 @@ fn sender(c: &ChannelConfig, http: reqwest::Client) -> Result<Sender, String> {
         }
         Provider::Twilio => {
             let sid = c.account_sid.clone().filter(|s| !s.trim().is_empty());
-            let token = c
-                .auth_token
-                .as_deref()
-                .filter(|t| !t.trim().is_empty())
-                .map(crate::secret::Secret::new);
+            let token = c.auth_token.clone().filter(|t| !t.is_empty());
             let (Some(account_sid), Some(auth_token)) = (sid, token) else {
                 return Err(format!(
                     "channel {:?} has no account_sid and auth_token, so it receives but cannot send",

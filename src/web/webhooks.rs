@@ -18,6 +18,7 @@ use crate::config::ChannelConfig;
 use crate::ingest::{Accepted, IngestError};
 use crate::model::Provider;
 use crate::providers::{meta, twilio};
+use crate::secret::Secret;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -82,7 +83,7 @@ async fn meta_handshake(
     let channel = channel(&state, &name, Provider::Meta)?;
     // Constant time, like the signatures: the token is a shared secret.
     let token_ok = match (&q.verify_token, &channel.verify_token) {
-        (Some(given), Some(ours)) => bool::from(given.as_bytes().ct_eq(ours.as_bytes())),
+        (Some(given), Some(ours)) => bool::from(given.as_bytes().ct_eq(ours.expose().as_bytes())),
         _ => false,
     };
     match (q.mode.as_deref(), token_ok, q.challenge) {
@@ -104,7 +105,7 @@ async fn meta_receive(
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
     if !meta::verify_signature(
-        channel.app_secret.as_deref().unwrap_or_default(),
+        channel.app_secret.as_ref().map_or("", Secret::expose),
         &body,
         signature,
     ) {
@@ -145,7 +146,7 @@ async fn twilio_receive(
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok());
     if !twilio::verify_signature(
-        channel.auth_token.as_deref().unwrap_or_default(),
+        channel.auth_token.as_ref().map_or("", Secret::expose),
         &url,
         &body,
         is_form,

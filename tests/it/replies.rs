@@ -471,3 +471,30 @@ each_database! {
         assert_eq!(outgoing(&messages(&app, &key, &id).await)[0]["author"], "auto:out_of_hours", "shown in the conversation");
     }
 }
+
+crate::test_case! {
+    needs [POSTGRES]
+    /// Two desks on one PostgreSQL, both sending at once: each reply leaves once.
+    async fn two_desks_on_one_postgresql_send_each_reply_once() {
+        let provider = StandIn::start().await;
+        let p = provider.clone();
+        let one = TestApp::spawn_configured(Backend::Postgres, "", move |c| p.channel_settings(c)).await;
+        let url = one.pg_url().unwrap();
+        let p = provider.clone();
+        let two = TestApp::spawn_configured(Backend::Postgres, "", move |c| {
+            c.database_url = url.clone();
+            p.channel_settings(c);
+        })
+        .await;
+        let key = one.api_key().await;
+        for i in 0..30 {
+            let id = one.conversation_for(&format!("1631556{i:04}"), &format!("wamid.TWO{i}"), "How much does it cost?").await;
+            let (status, _) = api_post(&one, &key, &id, json!({ "text": format!("Answer {i}"), "idempotency_key": "two" })).await;
+            assert_eq!(status, 202);
+        }
+        let (a, b) = tokio::join!(one.state.reply_worker.run_once(), two.state.reply_worker.run_once());
+        assert_eq!(a.unwrap() + b.unwrap(), 30, "every reply claimed by one desk or the other");
+        assert_eq!(provider.received().len(), 30, "each handed to the provider once");
+        assert_eq!(two.count("SELECT COUNT(*) FROM replies WHERE state = 'sent'").await, 30);
+    }
+}

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::{Chrome, render};
 use crate::admin::{AdminError, Problem, audit, deliveries, settings, users};
 use crate::auth::users::Role;
+use crate::secret::Secret;
 use crate::web::format;
 use crate::web::session::{Admin, CurrentUser};
 use crate::web::{AppState, WebError};
@@ -205,12 +206,21 @@ async fn settings_view(
                 provider: ch.provider.as_str(),
                 path: format!("/webhooks/{}/{}", ch.provider.as_str(), ch.name),
                 secrets: vec![
-                    ("app_secret", settings::mask(ch.app_secret.as_deref())),
-                    ("verify_token", settings::mask(ch.verify_token.as_deref())),
-                    ("auth_token", settings::mask(ch.auth_token.as_deref())),
+                    (
+                        "app_secret",
+                        settings::mask(ch.app_secret.as_ref().map(Secret::expose)),
+                    ),
+                    (
+                        "verify_token",
+                        settings::mask(ch.verify_token.as_ref().map(Secret::expose)),
+                    ),
+                    (
+                        "auth_token",
+                        settings::mask(ch.auth_token.as_ref().map(Secret::expose)),
+                    ),
                     (
                         "access_token",
-                        settings::mask(ch.access_token.as_ref().map(crate::secret::Secret::expose)),
+                        settings::mask(ch.access_token.as_ref().map(Secret::expose)),
                     ),
                     ("account_sid", settings::mask(ch.account_sid.as_deref())),
                 ],
