@@ -129,6 +129,11 @@ each_database! {
         let page = agent.get(&format!("/conversations/{id}")).await.text().await.unwrap();
         assert!(page.contains("Window closed at"), "{page}");
         assert!(page.contains("choose a template"), "{page}");
+        // A form posted without scripts shows the refusal on the page.
+        let r = agent.post(&format!("/conversations/{id}/reply"), &[("text", "Still there?"), ("idempotency_key", "late-2")]).await;
+        assert_eq!(r.status(), 200);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("Not sent:") && body.contains("within 24 hours"), "{body}");
         assert_eq!(send_now(&app).await, 0);
         assert!(provider.received().is_empty());
         assert_eq!(app.count("SELECT COUNT(*) FROM replies").await, 0);

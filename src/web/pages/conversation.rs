@@ -217,6 +217,7 @@ async fn build(
     id: &str,
     errors: FieldErrors,
     message: Option<String>,
+    reply: super::reply::Outcome,
 ) -> Result<Page, WebError> {
     let now = state.clock.now_ms();
     let c = conversations::get(&state.db, &current.user, id)
@@ -252,7 +253,7 @@ async fn build(
             .collect(),
         errors,
         message,
-        reply: super::reply::reply_box(state, current, &c, super::reply::Outcome::default())
+        reply: super::reply::reply_box(state, current, &c, reply)
             .await?
             .render()
             .map_err(|e| WebError::Internal(format!("template failed: {e}")))?,
@@ -271,7 +272,28 @@ pub async fn page(
         return Ok(Redirect::to(&format!("/conversations/{into}")).into_response());
     }
     Ok(render(
-        &build(&state, &current, &id, FieldErrors::default(), None).await?,
+        &build(
+            &state,
+            &current,
+            &id,
+            FieldErrors::default(),
+            None,
+            Default::default(),
+        )
+        .await?,
+    ))
+}
+
+/// The whole page with what a reply sent without htmx came to (a browser
+/// without scripts posts the form and must see the refusal too).
+pub async fn with_reply_outcome(
+    state: &AppState,
+    current: &CurrentUser,
+    id: &str,
+    outcome: super::reply::Outcome,
+) -> Result<Response, WebError> {
+    Ok(render(
+        &build(state, current, id, FieldErrors::default(), None, outcome).await?,
     ))
 }
 
@@ -368,7 +390,7 @@ pub async fn act(
     if !htmx(&headers) {
         return Ok(Redirect::to(&format!("/conversations/{id}")).into_response());
     }
-    let p = build(&state, &current, &id, errors, message).await?;
+    let p = build(&state, &current, &id, errors, message, Default::default()).await?;
     let panel = Panel {
         chrome: &p.chrome,
         c: &p.c,

@@ -105,6 +105,13 @@ pub struct Outcome {
     message: Option<String>,
 }
 
+impl Outcome {
+    /// Nothing to say: the reply was queued.
+    fn queued(&self) -> bool {
+        self.error_text.is_none() && self.error_template.is_none() && self.message.is_none()
+    }
+}
+
 fn window_text(w: replies::Window, now: i64) -> String {
     match w.closes_at {
         Some(closes) if w.open => format!(
@@ -253,7 +260,10 @@ pub async fn send(
         },
     };
     if !htmx(&headers) {
-        return Ok(Redirect::to(&format!("/conversations/{id}")).into_response());
+        if outcome.queued() {
+            return Ok(Redirect::to(&format!("/conversations/{id}")).into_response());
+        }
+        return super::conversation::with_reply_outcome(&state, &current, &id, outcome).await;
     }
     Ok(render(&reply_box(&state, &current, &c, outcome).await?))
 }
