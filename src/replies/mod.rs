@@ -470,7 +470,7 @@ impl Replies {
         let now = self.clock.now_ms();
         let done = sqlx::query(
             "UPDATE replies SET state = 'queued', next_attempt_at = $1, error = NULL, error_code = NULL, updated_at = $1 \
-             WHERE id = $2 AND conversation_id = $3 AND state IN ('unconfirmed', 'failed')",
+             WHERE id = $2 AND conversation_id = $3 AND state = 'unconfirmed'",
         )
         .bind(now)
         .bind(reply_id)

@@ -242,6 +242,17 @@ each_database! {
         let agent = app.sign_in_as("agent@example.com", "agent").await;
         let page = agent.get(&format!("/conversations/{id}")).await.text().await.unwrap();
         assert!(page.contains("may or may not have been sent"), "the agent is told");
+        // The agent checked with the customer and sends it again; a failed one cannot be.
+        let unconfirmed = out[1]["id"].as_str().unwrap();
+        let failed = out[0]["id"].as_str().unwrap();
+        assert_eq!(agent.post(&format!("/conversations/{id}/replies/{failed}/again"), &[]).await.status(), 409);
+        assert_eq!(agent.post(&format!("/conversations/{id}/replies/{unconfirmed}/again"), &[]).await.status(), 303);
+        assert_eq!(send_now(&app).await, 1);
+        assert_eq!(provider.received().len(), 3);
+        let out = outgoing(&messages(&app, &key, &id).await);
+        assert_eq!(out[1]["status"], "sent");
+        let audited = app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'reply.send_again'").await;
+        assert_eq!(audited, 1, "who decided to send again is in the audit log");
     }
 }
 
@@ -273,7 +284,16 @@ each_database! {
         assert_eq!(got[0].body["Body"], "Hello Jan");
         let out = outgoing(&messages(&app, &key, &id).await);
         let sent = out.iter().find(|m| m["text"] == "Hello Jan").unwrap();
-        assert!(sent["provider_message_id"].as_str().unwrap().starts_with("SM"));
+        let sid = sent["provider_message_id"].as_str().unwrap();
+        assert!(sid.starts_with("SM"));
+        // Twilio's status callback for the desk's own message.
+        let callback = params(&[
+            ("MessageSid", sid), ("AccountSid", crate::stand_in::TWILIO_SID), ("MessageStatus", "delivered"),
+            ("From", "whatsapp:+14155238886"), ("To", "whatsapp:+31612345678"), ("ChannelPrefix", "whatsapp"),
+        ]);
+        assert_eq!(app.post_twilio(&callback).await.status(), 200);
+        let out = outgoing(&messages(&app, &key, &id).await);
+        assert_eq!(out.iter().find(|m| m["text"] == "Hello Jan").unwrap()["status"], "delivered");
         let failed = out.iter().find(|m| m["text"] == "Again").unwrap();
         assert_eq!(failed["status"], "failed");
         assert!(failed["error"].as_str().unwrap().contains("unsubscribed"), "{failed}");

@@ -285,7 +285,7 @@ pub async fn row(
     }))
 }
 
-/// A person decided to send an unconfirmed or failed message again.
+/// A person decided to send an unconfirmed message again.
 pub async fn send_again(
     State(state): State<AppState>,
     current: CurrentUser,
@@ -299,7 +299,7 @@ pub async fn send_again(
         .await?
     {
         return Err(WebError::Conflict(
-            "only an unconfirmed or failed message can be sent again".into(),
+            "only an unconfirmed message can be sent again: a failed one was refused by the provider, and the reason says what must change first".into(),
         ));
     }
     if !htmx(&headers) {
