@@ -88,12 +88,9 @@ impl Desk {
         let status_codes = StatusCodes::load_dir(&config.rules_dir)?;
         let team_names: Vec<String> = config.teams.iter().map(|t| t.name.clone()).collect();
         let policy = crate::preferences::policy::Policy::load_dir(&config.rules_dir, &team_names)?;
-        let canned = Arc::new(crate::replies::canned::load_dir(
+        let reply_files = Arc::new(crate::replies::ReplyFiles::load(
             &config.rules_dir,
-            &team_names,
-        )?);
-        let auto_replies = Arc::new(crate::replies::auto::AutoReplies::load_dir(
-            &config.rules_dir,
+            team_names.clone(),
         )?);
         crate::contacts::warm_up();
         let config = Arc::new(config);
@@ -105,11 +102,10 @@ impl Desk {
         let calendars = Arc::new(crate::sla::clock::Calendars::from_config(&config));
         let pending = crate::ingest::Pending::default();
         let (announce, routed) = tokio::sync::mpsc::unbounded_channel();
-        let mut router = Router::new(db.clone(), clock.clone(), config.clone(), calendars.clone())
-            .yielding_to(pending.clone());
-        if auto_replies.any() {
-            router = router.announcing(announce);
-        }
+        // Announced always: an auto-reply enabled on disk later applies at once.
+        let router = Router::new(db.clone(), clock.clone(), config.clone(), calendars.clone())
+            .yielding_to(pending.clone())
+            .announcing(announce);
         let wake_router = router.waker();
         let writer_stop = CancellationToken::new();
         let (ingest, writer) = Ingest::start(
@@ -186,15 +182,18 @@ impl Desk {
                 sla.clone().run(stop.clone(), Duration::from_secs(5)),
             ));
         }
-        if auto_replies.any() {
-            let responder = crate::replies::auto::AutoResponder {
-                db: db.clone(),
-                replies: replies.clone(),
-                answers: auto_replies,
-                calendars: calendars.clone(),
-            };
-            background.push(tokio::spawn(responder.run(routed)));
-        }
+        let responder = crate::replies::auto::AutoResponder {
+            db: db.clone(),
+            replies: replies.clone(),
+            files: reply_files.clone(),
+            calendars: calendars.clone(),
+        };
+        background.push(tokio::spawn(responder.run(routed, stop.clone())));
+        background.push(tokio::spawn(
+            reply_files
+                .clone()
+                .watch(stop.clone(), Duration::from_secs(2)),
+        ));
         if config.workers.replies {
             background.push(tokio::spawn(
                 reply_worker
@@ -233,7 +232,7 @@ impl Desk {
             admin: crate::admin::AdminState::default(),
             replies,
             reply_worker,
-            canned,
+            reply_files,
         });
         Ok(Desk {
             state,

@@ -473,8 +473,27 @@ fn user_add(
     })
 }
 
-/// Checks the status-code effects and the preference policy beside the rules.
+/// Checks the status-code effects, the preference policy, the canned
+/// responses and the auto-replies beside the rules.
 fn policy_check(dir: &std::path::Path, teams: &[String]) -> bool {
+    let replies = match replydesk::replies::ReplyFiles::load(dir, teams.to_vec()) {
+        Ok(files) => {
+            println!(
+                "canned_responses.toml and auto_replies.toml: ok ({} responses, auto-replies {})",
+                files.canned().len(),
+                if files.auto().any() { "on" } else { "off" }
+            );
+            true
+        }
+        Err(e) => {
+            println!("{e}");
+            false
+        }
+    };
+    replies & codes_and_policy_check(dir, teams)
+}
+
+fn codes_and_policy_check(dir: &std::path::Path, teams: &[String]) -> bool {
     let codes = replydesk::preferences::status_codes::StatusCodes::load_dir(dir);
     let policy = replydesk::preferences::policy::Policy::load_dir(dir, teams);
     match (&codes, &policy) {

@@ -145,14 +145,24 @@ impl AutoReplies {
 pub struct AutoResponder {
     pub db: Db,
     pub replies: Replies,
-    pub answers: Arc<AutoReplies>,
+    /// Read for each reply, so a change on disk applies at once.
+    pub files: Arc<super::ReplyFiles>,
     pub calendars: Arc<Calendars>,
 }
 
 impl AutoResponder {
-    /// Handles what the router routed until the router goes away.
-    pub async fn run(self, mut routed: tokio::sync::mpsc::UnboundedReceiver<Vec<Routed>>) {
-        while let Some(batch) = routed.recv().await {
+    /// Handles what the router routes, until `stop` (or the router goes away).
+    pub async fn run(
+        self,
+        mut routed: tokio::sync::mpsc::UnboundedReceiver<Vec<Routed>>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            let batch = tokio::select! {
+                () = stop.cancelled() => return,
+                batch = routed.recv() => batch,
+            };
+            let Some(batch) = batch else { return };
             for r in batch {
                 if let Err(error) = self.answer(&r).await {
                     tracing::error!(%error, conversation = %r.conversation_id, "an auto-reply could not be queued; the conversation is answered by agents as usual");
@@ -163,13 +173,17 @@ impl AutoResponder {
 
     /// Queues what this reply calls for, if anything; returns how many.
     pub async fn answer(&self, r: &Routed) -> Result<usize, ReplyError> {
+        let answers = self.files.auto();
+        if !answers.any() {
+            return Ok(0);
+        }
         let Some(c) = crate::conversations::load(&self.db, &r.conversation_id).await? else {
             return Ok(0);
         };
         let lang = r.lang.as_deref().or(c.lang.as_deref());
         let mut wanted: Vec<(&str, &Answer, String, bool)> = Vec::new();
         if r.category == Category::OptOut
-            && let Some(a) = &self.answers.opt_out_confirmation
+            && let Some(a) = &answers.opt_out_confirmation
         {
             wanted.push(("opt_out", a, format!("auto:opt_out:{}", r.event_id), true));
         }
@@ -180,12 +194,12 @@ impl AutoResponder {
             .trim()
             .trim_end_matches(['!', '?', '.'])
             .to_uppercase();
-        if let Some(a) = &self.answers.help
+        if let Some(a) = &answers.help
             && a.keywords.contains(&said)
         {
             wanted.push(("help", a, format!("auto:help:{}", r.event_id), false));
         }
-        if let Some(a) = &self.answers.out_of_hours
+        if let Some(a) = &answers.out_of_hours
             && r.category != Category::OptOut
             && let Some(hours) = self.calendars.for_team(c.team.as_deref())
             && !hours.is_open(r.occurred_at)

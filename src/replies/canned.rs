@@ -1,8 +1,8 @@
 //! Canned responses: answers agents pick by typing `/` and a name in the
 //! reply box, per team and language, with the variables `{{first_name}}`
 //! (the contact's first name, or nothing) and `{{agent}}` (the agent's
-//! name as their email gives it). Written in `rules/canned_responses.toml`;
-//! a broken file is reported by line and the desk does not start on it.
+//! name as their email gives it). Written in `rules/canned_responses.toml`,
+//! followed on disk by [`super::ReplyFiles`].
 
 use serde::Deserialize;
 use std::path::Path;

@@ -11,6 +11,7 @@
 
 pub mod auto;
 pub mod canned;
+mod files;
 pub mod gate;
 pub mod senders;
 pub mod templates;
@@ -26,6 +27,7 @@ use crate::config::Config;
 use crate::conversations::Conversation;
 use crate::sla::clock::Calendars;
 use crate::store::{Db, StoreError, StoreResult};
+pub use files::ReplyFiles;
 pub use gate::{Refusal, Window};
 pub use senders::Senders;
 pub use templates::Template;

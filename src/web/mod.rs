@@ -52,8 +52,8 @@ pub struct Inner {
     pub replies: crate::replies::Replies,
     /// This instance's reply sender (tests run it by hand).
     pub reply_worker: crate::replies::Worker,
-    /// The canned responses agents pick with `/` (`rules/canned_responses.toml`).
-    pub canned: Arc<Vec<crate::replies::canned::Canned>>,
+    /// Canned responses and auto-replies, following their files.
+    pub reply_files: Arc<crate::replies::ReplyFiles>,
 }
 
 impl AppState {

@@ -172,13 +172,17 @@ pub async fn reply_box(
             .into_iter()
             .map(reply_view)
             .collect(),
-        canned: canned::for_conversation(&state.canned, c.team.as_deref(), c.lang.as_deref())
-            .into_iter()
-            .map(|r| {
-                let text = canned::fill(&r.text, c.contact_name.as_deref(), &current.user.email);
-                (r.name.clone(), text)
-            })
-            .collect(),
+        canned: canned::for_conversation(
+            &state.reply_files.canned(),
+            c.team.as_deref(),
+            c.lang.as_deref(),
+        )
+        .into_iter()
+        .map(|r| {
+            let text = canned::fill(&r.text, c.contact_name.as_deref(), &current.user.email);
+            (r.name.clone(), text)
+        })
+        .collect(),
     })
 }
 
