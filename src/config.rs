@@ -508,6 +508,28 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let sending = &self.sending;
+        if !(sending.rate_per_number >= 0.1 && sending.rate_per_number <= 10_000.0) {
+            return Err(invalid(
+                "sending.rate_per_number",
+                format!(
+                    "{} is not a rate between 0.1 and 10000 messages per second",
+                    sending.rate_per_number
+                ),
+            ));
+        }
+        if !(1..=300).contains(&sending.timeout_secs) {
+            return Err(invalid(
+                "sending.timeout_secs",
+                format!("{} is not between 1 and 300 seconds", sending.timeout_secs),
+            ));
+        }
+        if sending.max_attempts == 0 {
+            return Err(invalid(
+                "sending.max_attempts",
+                "give at least 1 attempt".to_string(),
+            ));
+        }
         self.bind.parse::<SocketAddr>().map_err(|_| {
             invalid(
                 "bind",

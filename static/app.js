@@ -86,7 +86,7 @@
     const m = /^\/(\S*)$/.exec(box.value);
     let first = true;
     cannedItems().forEach((li) => {
-      const on = !!m && li.dataset.name.startsWith(m[1].toLowerCase());
+      const on = !!m && li.dataset.name.toLowerCase().startsWith(m[1].toLowerCase());
       li.hidden = !on;
       li.classList.toggle("selected", on && first);
       li.setAttribute("aria-selected", on && first ? "true" : "false");
@@ -135,16 +135,18 @@
     if (kept && !box.value) box.value = kept;
   }
 
-  // A reply handed to the desk is no longer a draft (a refused one comes
-  // back in the box; one that fails to leave the browser stays on screen).
-  document.addEventListener("htmx:beforeRequest", (e) => {
+  // A reply the desk answered is no longer a draft (a refused one comes
+  // back in the box); one that failed on the way keeps it for a reload.
+  document.addEventListener("htmx:afterRequest", (e) => {
     const form = e.detail && e.detail.elt;
-    if (!form || form.id !== "reply-form") return;
-    const box = form.querySelector("#reply-text");
-    if (box && box.dataset.draft) sessionStorage.removeItem(box.dataset.draft);
+    if (!form || form.id !== "reply-form" || !e.detail.successful) return;
+    const key = form.querySelector("[data-draft]");
+    if (key) sessionStorage.removeItem(key.dataset.draft);
   });
 
   // The queue refreshes itself; keep the agent's selection across refreshes.
-  document.addEventListener("htmx:afterSwap", () => { restoreSelection(); restoreDraft(); });
+  // Only a page load brings a draft back: a swapped box already holds what
+  // the desk kept.
+  document.addEventListener("htmx:afterSwap", restoreSelection);
   document.addEventListener("DOMContentLoaded", () => { restoreSelection(); restoreDraft(); });
 })();

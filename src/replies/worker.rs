@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+use super::gate;
 use super::senders::Senders;
 use crate::clock::{Millis, SharedClock};
 use crate::config::Config;
@@ -247,25 +248,87 @@ impl Worker {
     }
 
     async fn send_one(&self, c: Claimed) -> StoreResult<()> {
-        let sent = match self.senders.get(&c.channel) {
-            Ok(sender) => {
-                let per_second = self.config.sending.rate_per_number;
-                let wait = self.pace.lock().await.wait(&c.from_number, per_second);
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
-                }
-                let started = Instant::now();
-                let sent = sender.send(&c.outgoing()).await;
-                metrics::histogram!("replydesk_reply_send_seconds")
-                    .record(started.elapsed().as_secs_f64());
-                sent
+        let sender = match self.senders.get(&c.channel) {
+            Ok(sender) => sender,
+            Err(why) => {
+                let refused = Sent::Refused {
+                    code: None,
+                    reason: why,
+                };
+                return self.record(&c, refused).await;
             }
-            Err(why) => Sent::Refused {
-                code: None,
-                reason: why,
-            },
         };
+        let per_second = self.config.sending.rate_per_number;
+        let wait = self.pace.lock().await.wait(&c.from_number, per_second);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        // The pace may have kept it waiting: the claim is renewed for the
+        // request's whole time, or left to whoever took it over.
+        if !self.renew(&c).await? {
+            tracing::warn!(reply = %c.id, "a reply's claim ran out while it waited for its pace; it was not sent by this instance");
+            return Ok(());
+        }
+        // Asked again right before it leaves: a STOP may have come since it
+        // was queued, or the window closed while it waited.
+        if let Err(refusal) = self.still_allowed(&c).await? {
+            let refused = Sent::Refused {
+                code: None,
+                reason: format!("not sent: {}", refusal.explanation),
+            };
+            return self.record(&c, refused).await;
+        }
+        let started = Instant::now();
+        let sent = sender.send(&c.outgoing()).await;
+        metrics::histogram!("replydesk_reply_send_seconds").record(started.elapsed().as_secs_f64());
         self.record(&c, sent).await
+    }
+
+    /// Extends this instance's claim on `c`; false when it is no longer ours.
+    async fn renew(&self, c: &Claimed) -> StoreResult<bool> {
+        let now = self.clock.now_ms();
+        let renewed = sqlx::query(
+            "UPDATE replies SET lease_until = $1 WHERE id = $2 AND state = 'sending' AND lease_owner = $3",
+        )
+        .bind(now + self.lease_ms())
+        .bind(&c.id)
+        .bind(&self.instance)
+        .execute(self.db.writer())
+        .await?
+        .rows_affected();
+        Ok(renewed == 1)
+    }
+
+    /// The gate's answer now for what `c` is.
+    async fn still_allowed(&self, c: &Claimed) -> StoreResult<Result<(), gate::Refusal>> {
+        let row = sqlx::query(
+            "SELECT k.phone, k.wa_user_id, v.journey FROM conversations v \
+             LEFT JOIN contacts k ON k.id = v.contact_id WHERE v.id = $1",
+        )
+        .bind(&c.conversation_id)
+        .fetch_optional(self.db.reader())
+        .await?;
+        let (phone, user, journey): (Option<String>, Option<String>, Option<String>) = match &row {
+            Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?),
+            None => (None, None, None),
+        };
+        let label = phone.or(user).unwrap_or_default();
+        let window = gate::window(&self.db, &c.contact_id, &c.channel, self.clock.now_ms()).await?;
+        let ask = match (c.purpose.as_str(), c.kind.as_str()) {
+            ("opt_out_confirmation", _) => gate::Ask::OptOutConfirmation,
+            (_, "template") => gate::Ask::Template(gate::TemplateCategory::parse(&c.purpose)),
+            _ => gate::Ask::Text,
+        };
+        let answer = gate::check(
+            &self.db,
+            &c.contact_id,
+            &label,
+            journey.as_deref(),
+            window,
+            ask,
+        )
+        .await?;
+        Ok(answer.map(|_| ()))
     }
 
     async fn record(&self, c: &Claimed, sent: Sent) -> StoreResult<()> {

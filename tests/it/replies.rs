@@ -474,6 +474,9 @@ each_database! {
         app.post_meta(&meta_text(WA, "wamid.HELP1", "help", T0 / 1000 + 120)).await;
         app.route_now().await;
         assert_eq!(auto_replies_by(&app, 2).await, ["auto:out_of_hours", "auto:help"]);
+        // Sent before the STOP, as the running sender would (a reply still
+        // queued when an opt-out arrives is held; see the test below).
+        assert_eq!(send_now(&app).await, 2);
         app.post_meta(&meta_text(WA, "wamid.STOP9", "STOP", T0 / 1000 + 180)).await;
         app.route_now().await;
         assert_eq!(auto_replies_by(&app, 3).await, ["auto:out_of_hours", "auto:help", "auto:opt_out"]);
@@ -521,5 +524,23 @@ crate::test_case! {
         assert_eq!(a.unwrap() + b.unwrap(), 30, "every reply claimed by one desk or the other");
         assert_eq!(provider.received().len(), 30, "each handed to the provider once");
         assert_eq!(two.count("SELECT COUNT(*) FROM replies WHERE state = 'sent'").await, 30);
+    }
+}
+
+each_database! {
+    async fn a_queued_template_is_asked_again_when_it_leaves_and_a_stop_in_between_holds_it(backend: Backend) {
+        let (app, provider) = desk(backend, "").await;
+        let id = asked(&app).await;
+        replydesk::replies::templates::sync(app.db(), app.state.replies.senders(), app.now()).await.unwrap();
+        let key = app.api_key().await;
+        let (status, _) = api_post(&app, &key, &id, json!({ "template": { "name": "spring_offer", "language": "en_US", "parameters": ["Ana"] }, "idempotency_key": "m-late" })).await;
+        assert_eq!(status, 202, "allowed when queued");
+        app.post_meta(&meta_text(WA, "wamid.STOPLATE", "STOP", T0 / 1000 + 30)).await;
+        app.route_now().await;
+        send_now(&app).await;
+        assert!(provider.received().is_empty(), "the opt-out that came first holds it");
+        let out = outgoing(&messages(&app, &key, &id).await);
+        assert_eq!(out[0]["status"], "failed");
+        assert!(out[0]["error"].as_str().unwrap().starts_with("not sent:"), "{out:?}");
     }
 }

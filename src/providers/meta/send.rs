@@ -163,12 +163,12 @@ impl Client {
             .bearer_auth(self.access_token.expose())
             .send()
             .await
-            .map_err(|e| ListError(format!("Meta could not be reached: {e}")))?;
+            .map_err(|e| ListError(format!("Meta could not be reached: {}", e.without_url())))?;
         let status = r.status();
         let text = r
             .text()
             .await
-            .map_err(|e| ListError(format!("Meta's answer broke off: {e}")))?;
+            .map_err(|e| ListError(format!("Meta's answer broke off: {}", e.without_url())))?;
         if !status.is_success() {
             let why = match refusal(status, &text, None) {
                 Sent::Refused { reason, .. } | Sent::Retry { reason, .. } => reason,
@@ -212,11 +212,18 @@ fn refusal(status: reqwest::StatusCode, text: &str, after: Option<std::time::Dur
         .ok()
         .map(|b| b.error);
     let Some(code) = parsed.as_ref().and_then(|e| e.code) else {
-        return if status.is_server_error() || status.as_u16() == 429 {
+        return if matches!(status.as_u16(), 429 | 503) {
             Sent::Retry {
                 code: None,
                 reason: format!("Meta answered {status}; the message was not accepted"),
                 after,
+            }
+        } else if status.is_server_error() {
+            // A gateway error after the request was written: it may have arrived.
+            Sent::Unknown {
+                reason: format!(
+                    "Meta answered {status} without saying why; the message may or may not have been sent"
+                ),
             }
         } else {
             Sent::Refused {
@@ -319,8 +326,15 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            refusal(reqwest::StatusCode::BAD_GATEWAY, "<html>", None),
+            refusal(reqwest::StatusCode::SERVICE_UNAVAILABLE, "<html>", None),
             Sent::Retry { .. }
         ));
+        assert!(
+            matches!(
+                refusal(reqwest::StatusCode::GATEWAY_TIMEOUT, "<html>", None),
+                Sent::Unknown { .. }
+            ),
+            "a gateway timeout may have passed the message on"
+        );
     }
 }

@@ -149,7 +149,15 @@ impl Client {
                 "Twilio did not accept the message",
             ),
         };
-        let retry = retry || status.is_server_error() || status.as_u16() == 429;
+        let retry = retry || matches!(status.as_u16(), 429 | 503);
+        if !retry && code.is_none() && status.is_server_error() {
+            // A gateway error after the request was written: it may have arrived.
+            return Sent::Unknown {
+                reason: format!(
+                    "Twilio answered {status} without saying why; the message may or may not have been sent"
+                ),
+            };
+        }
         let detail = parsed.map(|e| e.message).unwrap_or_default();
         let reason = match code {
             Some(c) => format!("{words} (Twilio {c}: {detail})"),
@@ -181,12 +189,16 @@ impl Client {
                 .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
                 .send()
                 .await
-                .map_err(|e| ListError(format!("Twilio could not be reached: {e}")))?;
+                .map_err(|e| {
+                    ListError(format!("Twilio could not be reached: {}", e.without_url()))
+                })?;
             let status = r.status();
-            let page: Value = r
-                .json()
-                .await
-                .map_err(|e| ListError(format!("Twilio's template list is not JSON: {e}")))?;
+            let page: Value = r.json().await.map_err(|e| {
+                ListError(format!(
+                    "Twilio's template list is not JSON: {}",
+                    e.without_url()
+                ))
+            })?;
             if !status.is_success() {
                 return Err(ListError(format!(
                     "Twilio refused the template list ({status}): {}",
