@@ -400,30 +400,54 @@ async fn respond(
     note: Option<String>,
     now: Millis,
 ) -> Result<Logged, ActionError> {
-    // The first response stops the first-response clock; the resolution
-    // clock, counted from the first reply, runs on.
-    if c.first_response_at.is_none() {
-        sqlx::query("UPDATE conversations SET first_response_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(&c.id)
-            .execute(&mut **tx)
-            .await?;
-        if c.status == "open" {
-            let clock = schedule(
-                config,
-                calendars,
-                c.team.as_deref(),
-                c.category,
-                Target::Resolution,
-                c.opened_at,
-            );
-            crate::sla::write_clock(&mut **tx, &c.id, Some(clock)).await?;
-        }
-    }
+    meet_first_response(tx, config, calendars, &c.id, now).await?;
     Ok((
         "response",
         json!({ "kind": kind.as_str(), "text": note, "first": c.first_response_at.is_none() }),
     ))
+}
+
+/// Meets the first-response clock of a conversation that had none: an
+/// agent's recorded response and a reply the provider accepted both do.
+/// The resolution clock, counted from when the conversation opened, runs on.
+pub async fn meet_first_response(
+    tx: &mut Transaction<'static, Any>,
+    config: &Config,
+    calendars: &Calendars,
+    conversation: &str,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "SELECT status, team, category, opened_at FROM conversations WHERE id = $1 AND first_response_at IS NULL",
+    )
+    .bind(conversation)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(r) = row else { return Ok(()) };
+    let (status, team, category, opened): (String, Option<String>, String, Millis) =
+        (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+    sqlx::query("UPDATE conversations SET first_response_at = $1, updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(conversation)
+        .execute(&mut **tx)
+        .await?;
+    if status == "open" {
+        let category = Category::parse(&category).ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "conversation {conversation} has the unknown category {category:?}"
+            ))
+        })?;
+        let clock = schedule(
+            config,
+            calendars,
+            team.as_deref(),
+            category,
+            Target::Resolution,
+            opened,
+        );
+        crate::sla::write_clock(&mut **tx, conversation, Some(clock)).await?;
+    }
+    Ok(())
 }
 
 async fn resolve(

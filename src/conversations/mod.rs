@@ -9,7 +9,7 @@ pub mod merge;
 mod queue;
 mod timeline;
 
-pub use actions::{Action, ActionError, Outcome, ResponseKind, apply};
+pub use actions::{Action, ActionError, Outcome, ResponseKind, apply, meet_first_response};
 pub use queue::{Counts, QueueFilter, QueuePage, QueueRow, Tab, list};
 pub use timeline::{Item, ItemKind, timeline};
 

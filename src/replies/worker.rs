@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::ingest::event::{EventKind, NormalizedEvent};
 use crate::model::DeliveryStatus;
 use crate::providers::{Content, Outgoing, Recipient, Sent};
-use crate::sla::clock::{Calendars, Target, schedule};
+use crate::sla::clock::Calendars;
 use crate::store::{Backend, Db, StoreResult};
 
 /// A claimed reply: what the provider needs.
@@ -451,7 +451,14 @@ impl Worker {
         .bind(&c.conversation_id)
         .execute(&mut **tx)
         .await?;
-        first_response(tx, &self.config, &self.calendars, &c.conversation_id, now).await?;
+        crate::conversations::meet_first_response(
+            tx,
+            &self.config,
+            &self.calendars,
+            &c.conversation_id,
+            now,
+        )
+        .await?;
         log(
             tx,
             &c.conversation_id,
@@ -484,48 +491,6 @@ async fn log(
         .bind(detail.to_string())
         .execute(&mut **tx)
         .await?;
-    Ok(())
-}
-
-/// Meets the first-response clock of a conversation that had none, as an
-/// agent's recorded response does: the resolution clock runs on.
-async fn first_response(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    config: &Config,
-    calendars: &Calendars,
-    conversation: &str,
-    now: Millis,
-) -> StoreResult<()> {
-    let row = sqlx::query(
-        "SELECT status, team, category, opened_at FROM conversations WHERE id = $1 AND first_response_at IS NULL",
-    )
-    .bind(conversation)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(r) = row else { return Ok(()) };
-    let (status, team, category, opened): (String, Option<String>, String, Millis) =
-        (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-    sqlx::query("UPDATE conversations SET first_response_at = $1, updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(conversation)
-        .execute(&mut **tx)
-        .await?;
-    if status == "open" {
-        let category = crate::model::Category::parse(&category).ok_or_else(|| {
-            crate::store::StoreError::Conflict(format!(
-                "conversation {conversation} has the unknown category {category:?}"
-            ))
-        })?;
-        let clock = schedule(
-            config,
-            calendars,
-            team.as_deref(),
-            category,
-            Target::Resolution,
-            opened,
-        );
-        crate::sla::write_clock(&mut **tx, conversation, Some(clock)).await?;
-    }
     Ok(())
 }
 
