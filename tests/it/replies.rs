@@ -544,3 +544,25 @@ each_database! {
         assert!(out[0]["error"].as_str().unwrap().starts_with("not sent:"), "{out:?}");
     }
 }
+
+each_database! {
+    async fn do_not_contact_and_an_unreachable_number_refuse_every_reply_with_the_reason(backend: Backend) {
+        let (app, provider) = desk(backend, "").await;
+        let id = asked(&app).await;
+        let key = app.api_key().await;
+        // Unreachable: a desk reply fails with 131026.
+        api_post(&app, &key, &id, json!({ "text": "First answer", "idempotency_key": "u-1" })).await;
+        send_now(&app).await;
+        let wamid = outgoing(&messages(&app, &key, &id).await)[0]["provider_message_id"].as_str().unwrap().to_string();
+        app.post_meta(&meta_status(WA, &wamid, "failed", T0 / 1000 + 30, Some(131026))).await;
+        let (status, body) = api_post(&app, &key, &id, json!({ "text": "Are you there?", "idempotency_key": "u-2" })).await;
+        assert_eq!((status, body["reason"].as_str()), (409, Some("unreachable")), "{body}");
+        // Do-not-contact, set by an administrator, refuses even inside the window.
+        let contact: String = sqlx::query_scalar("SELECT contact_id FROM conversations WHERE id = $1").bind(&id).fetch_one(app.db().reader()).await.unwrap();
+        let admin = app.sign_in_as("admin@example.com", "admin").await;
+        assert_eq!(admin.post(&format!("/contacts/{contact}/do-not-contact"), &[("action", "set"), ("reason", "legal request")]).await.status(), 303);
+        let (status, body) = api_post(&app, &key, &id, json!({ "text": "Hello again", "idempotency_key": "u-3" })).await;
+        assert_eq!((status, body["reason"].as_str()), (409, Some("do_not_contact")), "{body}");
+        assert_eq!(provider.received().len(), 1, "nothing left after the first answer");
+    }
+}
