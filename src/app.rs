@@ -38,6 +38,8 @@ pub enum StartError {
         "a replies rules file (canned responses, auto-replies) is not valid; the desk will not start on it: {0}"
     )]
     RepliesFile(#[from] crate::replies::FileError),
+    #[error("cannot create the media directory {dir} ([media] directory): {source}")]
+    MediaDir { dir: String, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -140,10 +142,28 @@ impl Desk {
             config.clone(),
         ));
         let senders = Arc::new(crate::replies::Senders::from_config(&config));
-        let replies = crate::replies::Replies::new(db.clone(), clock.clone(), senders.clone());
+        let replies = crate::replies::Replies::new(
+            db.clone(),
+            clock.clone(),
+            senders.clone(),
+            crate::media::FileStore::new(db.clone(), config.media.directory.clone()),
+        );
         let reply_worker = replies.worker(
             config.clone(),
             calendars.clone(),
+            format!("desk-{}", uuid::Uuid::new_v4()),
+        );
+        if let Some(dir) = &config.media.directory {
+            std::fs::create_dir_all(dir).map_err(|source| StartError::MediaDir {
+                dir: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let media_files = crate::media::FileStore::new(db.clone(), config.media.directory.clone());
+        let media_fetcher = crate::media::Fetcher::new(
+            db.clone(),
+            clock.clone(),
+            &config,
             format!("desk-{}", uuid::Uuid::new_v4()),
         );
         let listener =
@@ -207,6 +227,13 @@ impl Desk {
                 stop.clone(),
             )));
         }
+        if config.workers.media {
+            background.push(tokio::spawn(
+                media_fetcher
+                    .clone()
+                    .run(stop.clone(), Duration::from_secs(1)),
+            ));
+        }
         if config.workers.reports {
             let reports = crate::reports::ReportsWorker::new(
                 db.clone(),
@@ -233,6 +260,8 @@ impl Desk {
             replies,
             reply_worker,
             reply_files,
+            media_files,
+            media_fetcher,
         });
         Ok(Desk {
             state,

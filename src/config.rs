@@ -78,6 +78,9 @@ pub struct Config {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub sending: SendingConfig,
+    /// Where customers' files are kept and how they are fetched.
+    #[serde(default)]
+    pub media: MediaConfig,
     #[serde(default, rename = "team")]
     pub teams: Vec<TeamConfig>,
     #[serde(default, rename = "route")]
@@ -120,6 +123,9 @@ pub struct WorkersConfig {
     /// The reply sender.
     #[serde(default = "yes")]
     pub replies: bool,
+    /// The fetcher of customers' photos, voice notes and files.
+    #[serde(default = "yes")]
+    pub media: bool,
 }
 
 impl Default for WorkersConfig {
@@ -130,6 +136,7 @@ impl Default for WorkersConfig {
             sla: true,
             reports: true,
             replies: true,
+            media: true,
         }
     }
 }
@@ -331,6 +338,17 @@ impl Default for SendingConfig {
             rate_per_number: default_send_rate(),
         }
     }
+}
+
+/// Where media files are kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// A directory every instance can read and write (a shared volume). By
+    /// default the files are kept in the database, which every instance
+    /// already shares.
+    #[serde(default)]
+    pub directory: Option<PathBuf>,
 }
 
 fn default_send_timeout() -> u64 {

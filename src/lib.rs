@@ -15,6 +15,7 @@ pub mod csv_export;
 pub mod csv_import;
 pub mod ids;
 pub mod ingest;
+pub mod media;
 pub mod model;
 pub mod notify;
 pub mod outbound;

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 
 use crate::auth::users::User;
 use crate::clock::Millis;
+use crate::media;
 use crate::preferences;
 use crate::store::{Db, StoreResult, placeholders};
 
@@ -39,8 +40,14 @@ pub struct Item {
     pub lang: Option<String>,
     pub error: Option<String>,
     pub actor: Option<String>,
-    /// Extra facts as label/value pairs (media links, evidence, reasons).
+    /// Extra facts as label/value pairs (evidence, reasons).
     pub facts: Vec<(String, String)>,
+    /// The files of a media message.
+    pub media: Vec<media::MediaView>,
+    /// A shared location.
+    pub place: Option<media::Place>,
+    /// Shared contact cards.
+    pub cards: Vec<media::Card>,
     /// Breaks ties at the same millisecond: event ids, log ids (time-ordered UUIDs).
     #[serde(skip)]
     order: String,
@@ -100,6 +107,9 @@ pub async fn timeline(db: &Db, contact_id: &str, viewer: &User) -> StoreResult<V
             error: None,
             actor: e.actor.clone(),
             facts,
+            media: Vec::new(),
+            place: None,
+            cards: Vec::new(),
             order: format!("p{}", e.id),
         });
     }
@@ -155,6 +165,9 @@ fn redact(item: &mut Item) {
     item.error = None;
     item.actor = None;
     item.facts.clear();
+    item.media.clear();
+    item.place = None;
+    item.cards.clear();
     item.conversation_id = None;
 }
 
@@ -174,7 +187,7 @@ fn split_highlight(
 async fn events(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
     let sql = format!(
         "SELECT id, kind, direction, occurred_at, msg_type, body, payload, title, status, error_code, error_title, detail, \
-                category, rule_id, match_start, match_end, lang, conversation_id \
+                category, rule_id, match_start, match_end, lang, conversation_id, dedupe_key \
          FROM events WHERE contact_id IN ({}) ORDER BY occurred_at DESC, id DESC LIMIT {LIMIT}",
         placeholders(1, ids.len())
     );
@@ -183,6 +196,8 @@ async fn events(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
         q = q.bind(id);
     }
     let mut out = Vec::new();
+    // Items with files, and their events' keys.
+    let mut keys: Vec<(usize, String)> = Vec::new();
     for r in q.fetch_all(db.reader()).await? {
         let kind: String = r.try_get("kind")?;
         let direction: Option<String> = r.try_get("direction")?;
@@ -207,11 +222,19 @@ async fn events(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
         if let Some(p) = r.try_get::<Option<String>, _>("payload")? {
             facts.push(("payload".to_string(), p));
         }
-        if let Some(d) = r
+        let detail = r
             .try_get::<Option<String>, _>("detail")?
-            .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
-        {
-            facts.extend(media_facts(&d));
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok());
+        let (place, cards) = match &detail {
+            Some(d) => (media::place(d), media::cards(d)),
+            None => (None, Vec::new()),
+        };
+        let is_media = msg_type
+            .as_deref()
+            .and_then(crate::model::MessageKind::parse)
+            .is_some_and(crate::model::MessageKind::is_media);
+        if is_media {
+            keys.push((out.len(), r.try_get::<String, _>("dedupe_key")?));
         }
         let id: i64 = r.try_get("id")?;
         out.push(Item {
@@ -234,44 +257,20 @@ async fn events(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
             }),
             actor: None,
             facts,
+            media: Vec::new(),
+            place,
+            cards,
             order: format!("e{:020}", id),
         });
     }
+    let wanted: Vec<String> = keys.iter().map(|(_, k)| k.clone()).collect();
+    let mut files = media::for_events(db, &wanted).await?;
+    for (index, key) in keys {
+        if let (Some(item), Some(list)) = (out.get_mut(index), files.remove(&key)) {
+            item.media = list;
+        }
+    }
     Ok(out)
-}
-
-/// Media shown as links with their type; locations by name.
-fn media_facts(detail: &serde_json::Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for kind in ["image", "audio", "video", "document", "sticker", "voice"] {
-        if let Some(m) = detail.get(kind) {
-            let label = m.get("mime_type").and_then(|v| v.as_str()).unwrap_or(kind);
-            let id = m
-                .get("url")
-                .or_else(|| m.get("id"))
-                .and_then(|v| v.as_str())
-                .unwrap_or_default();
-            out.push((format!("{kind} ({label})"), id.to_string()));
-        }
-    }
-    if let Some(list) = detail.get("media").and_then(|v| v.as_array()) {
-        for m in list {
-            let t = m
-                .get("content_type")
-                .and_then(|v| v.as_str())
-                .unwrap_or("media");
-            let url = m.get("url").and_then(|v| v.as_str()).unwrap_or_default();
-            out.push((format!("media ({t})"), url.to_string()));
-        }
-    }
-    if let Some(l) = detail.get("location") {
-        let text = ["name", "address", "label"]
-            .iter()
-            .find_map(|k| l.get(*k).and_then(|v| v.as_str()))
-            .unwrap_or("location");
-        out.push(("location".to_string(), text.to_string()));
-    }
-    out
 }
 
 async fn logs(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
@@ -323,6 +322,9 @@ async fn logs(db: &Db, ids: &[String]) -> StoreResult<Vec<Item>> {
             error: None,
             actor: r.try_get("actor")?,
             facts,
+            media: Vec::new(),
+            place: None,
+            cards: Vec::new(),
             order: format!("l{}", log_id),
         });
     }

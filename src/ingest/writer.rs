@@ -193,6 +193,11 @@ async fn write_batch(
     };
     preferences::record_from_events(&mut tx, &fresh, provider_of, now, signals).await?;
     crate::replies::apply_statuses(&mut tx, &fresh, now).await?;
+    let files = events
+        .iter()
+        .filter(|(e, _)| new_keys.contains(e.dedupe_key.as_str()))
+        .map(|(e, p)| (*e, p.provider, p.channel.as_str()));
+    crate::media::record_inbound(&mut tx, files, now).await?;
     tx.commit().await?;
     Ok(jobs
         .iter()

@@ -33,6 +33,14 @@ pub enum Content {
         /// Twilio's Content SID (`HX…`); Meta sends templates by name.
         provider_ref: Option<String>,
     },
+    /// An image or a document the agent attached.
+    Media {
+        kind: crate::model::MessageKind,
+        /// Meta: the id the upload answered; Twilio: the signed URL it fetches.
+        link: String,
+        caption: Option<String>,
+        filename: Option<String>,
+    },
 }
 
 /// One message for a provider's send API.
@@ -133,6 +141,69 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs)
+}
+
+/// Why a media file could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// Trying again later may work (5xx, rate limits, timeouts).
+    #[error("{0}")]
+    Temporary(String),
+    /// The short-lived download URL is no longer valid: ask for a new one.
+    #[error("the download link expired")]
+    Expired,
+    /// It will not work however often it is tried.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl FetchError {
+    /// A transport error, in words that never carry the URL (Meta's media
+    /// URLs and Twilio's redirects are credentials of a kind).
+    pub fn transport(provider: &str, error: reqwest::Error) -> FetchError {
+        let what = if error.is_timeout() {
+            "no answer in time".to_string()
+        } else {
+            root(&error.without_url())
+        };
+        FetchError::Temporary(format!("{provider} could not be read ({what})"))
+    }
+}
+
+/// Reads an answer's body, refusing it as soon as it grows past `max` bytes
+/// (a `Content-Length` above it is refused before reading).
+pub async fn read_limited(
+    provider: &str,
+    mut response: reqwest::Response,
+    max: u64,
+) -> Result<Vec<u8>, FetchError> {
+    if let Some(length) = response.content_length()
+        && length > max
+    {
+        return Err(too_large(length, max));
+    }
+    let mut out = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                out.extend_from_slice(&chunk);
+                if out.len() as u64 > max {
+                    return Err(too_large(out.len() as u64, max));
+                }
+            }
+            Ok(None) => return Ok(out),
+            Err(e) => return Err(FetchError::transport(provider, e)),
+        }
+    }
+}
+
+/// A file over its type's maximum.
+pub fn too_large(size: u64, max: u64) -> FetchError {
+    FetchError::Permanent(format!(
+        "the file is larger than WhatsApp allows for its type ({} > {}); not kept",
+        crate::media::human_size(size),
+        crate::media::human_size(max)
+    ))
 }
 
 /// A template as a provider lists it.

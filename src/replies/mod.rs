@@ -9,6 +9,7 @@
 //! Owns the `replies` and `templates` tables. The provider clients live in
 //! `providers`; the ledger in `preferences`.
 
+mod attachment;
 pub mod auto;
 pub mod canned;
 mod files;
@@ -27,6 +28,7 @@ use crate::config::Config;
 use crate::conversations::Conversation;
 use crate::sla::clock::Calendars;
 use crate::store::{Db, StoreError, StoreResult};
+pub use attachment::Upload;
 pub use files::ReplyFiles;
 pub use gate::{Refusal, Window};
 pub use senders::Senders;
@@ -84,6 +86,12 @@ pub enum Request {
         language: String,
         parameters: Vec<String>,
     },
+    /// An image or a document, with an optional caption (inside the window).
+    Attachment {
+        upload: Upload,
+        caption: String,
+        reply_to: Option<String>,
+    },
 }
 
 /// Who sends: a person, a machine or an auto-reply.
@@ -127,6 +135,8 @@ pub struct Reply {
     pub kind: String,
     pub body: String,
     pub template: Option<String>,
+    /// The attached file (`/media/{id}`).
+    pub media_id: Option<String>,
     pub state: String,
     pub provider_message_id: Option<String>,
     pub error: Option<String>,
@@ -164,6 +174,8 @@ pub struct Replies {
     db: Db,
     clock: SharedClock,
     senders: Arc<Senders>,
+    /// Where attachments are kept.
+    files: crate::media::FileStore,
     /// Wakes the workers of this instance when a reply is queued.
     wake: Arc<tokio::sync::Notify>,
 }
@@ -178,11 +190,17 @@ struct Route {
 const TEXT_MAX: usize = 4096;
 
 impl Replies {
-    pub fn new(db: Db, clock: SharedClock, senders: Arc<Senders>) -> Replies {
+    pub fn new(
+        db: Db,
+        clock: SharedClock,
+        senders: Arc<Senders>,
+        files: crate::media::FileStore,
+    ) -> Replies {
         Replies {
             db,
             clock,
             senders,
+            files,
             wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -272,7 +290,9 @@ impl Replies {
         let id = uuid::Uuid::now_v7().to_string();
         let (template_name, template_language, template_ref, parameters, reply_to) = match &request
         {
-            Request::Text { reply_to, .. } => (None, None, None, None, reply_to.clone()),
+            Request::Text { reply_to, .. } | Request::Attachment { reply_to, .. } => {
+                (None, None, None, None, reply_to.clone())
+            }
             Request::Template { parameters, .. } => (
                 template.as_ref().map(|t| t.name.clone()),
                 template.as_ref().map(|t| t.language.clone()),
@@ -281,17 +301,47 @@ impl Replies {
                 None,
             ),
         };
+        let attached = match &request {
+            Request::Attachment { upload, .. } => {
+                let (media_kind, mime) = attachment::check(upload, self.provider(c)?)?;
+                let (media_id, stored_in, thumb) =
+                    attachment::keep(&self.files, upload, &mime).await?;
+                Some((media_id, media_kind, mime, stored_in, thumb))
+            }
+            _ => None,
+        };
         let kind = if template.is_some() {
             "template"
+        } else if attached.is_some() {
+            "media"
         } else {
             "text"
         };
         let mut tx = self.db.writer().begin().await?;
+        if let (
+            Some((media_id, media_kind, mime, stored_in, thumb)),
+            Request::Attachment { upload, .. },
+        ) = (&attached, &request)
+        {
+            attachment::record(
+                &mut tx,
+                media_id,
+                self.provider(c)?,
+                &c.channel,
+                *media_kind,
+                upload,
+                mime,
+                stored_in,
+                *thumb,
+                now,
+            )
+            .await?;
+        }
         let inserted = sqlx::query(
             "INSERT INTO replies (id, idempotency_key, conversation_id, contact_id, channel, to_address, to_kind, \
                from_number, kind, body, template_name, template_language, template_ref, parameters, reply_to, \
-               purpose, author, state, next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'queued', $18, $18, $18) \
+               purpose, author, state, next_attempt_at, created_at, updated_at, media_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'queued', $18, $18, $18, $19) \
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(&id)
@@ -312,6 +362,7 @@ impl Replies {
         .bind(passed.as_str())
         .bind(&author.name)
         .bind(now)
+        .bind(attached.as_ref().map(|a| a.0.clone()))
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -374,6 +425,19 @@ impl Replies {
                 }
                 Ok((gate::Ask::Text, body.to_string(), None))
             }
+            Request::Attachment { caption, .. } => {
+                let caption = caption.trim();
+                if caption.chars().count() > attachment::CAPTION_MAX {
+                    return Err(ReplyError::Invalid {
+                        field: "caption",
+                        message: format!(
+                            "WhatsApp takes a caption of at most {} characters",
+                            attachment::CAPTION_MAX
+                        ),
+                    });
+                }
+                Ok((gate::Ask::Text, caption.to_string(), None))
+            }
             Request::Template {
                 name,
                 language,
@@ -400,6 +464,18 @@ impl Replies {
                 let category = gate::TemplateCategory::parse(&t.category);
                 Ok((gate::Ask::Template(category), t.render(parameters), Some(t)))
             }
+        }
+    }
+
+    /// The provider of the conversation's channel.
+    fn provider(&self, c: &Conversation) -> Result<crate::model::Provider, ReplyError> {
+        match self
+            .senders
+            .get(&c.channel)
+            .map_err(ReplyError::CannotSend)?
+        {
+            senders::Sender::Meta(_) => Ok(crate::model::Provider::Meta),
+            senders::Sender::Twilio(_) => Ok(crate::model::Provider::Twilio),
         }
     }
 
@@ -498,7 +574,7 @@ impl Replies {
 }
 
 const REPLY_COLUMNS: &str = "id, conversation_id, kind, body, template_name, state, provider_message_id, error, \
-     error_code, author, attempts, created_at, accepted_at, updated_at";
+     error_code, author, attempts, created_at, accepted_at, updated_at, media_id";
 
 fn reply_from_row(r: &sqlx::any::AnyRow) -> Result<Reply, sqlx::Error> {
     Ok(Reply {
@@ -507,6 +583,7 @@ fn reply_from_row(r: &sqlx::any::AnyRow) -> Result<Reply, sqlx::Error> {
         kind: r.try_get("kind")?,
         body: r.try_get("body")?,
         template: r.try_get("template_name")?,
+        media_id: r.try_get("media_id")?,
         state: r.try_get("state")?,
         provider_message_id: r.try_get("provider_message_id")?,
         error: r.try_get("error")?,

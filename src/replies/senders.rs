@@ -33,7 +33,12 @@ pub struct Senders {
 
 impl Senders {
     pub fn from_config(config: &Config) -> Senders {
-        let http = providers::http_client(Duration::from_secs(config.sending.timeout_secs));
+        Senders::with_timeout(config, Duration::from_secs(config.sending.timeout_secs))
+    }
+
+    /// The same channels with another overall timeout (media downloads).
+    pub fn with_timeout(config: &Config, timeout: Duration) -> Senders {
+        let http = providers::http_client(timeout);
         let mut out = Senders::default();
         for c in &config.channels {
             match sender(c, http.clone()) {

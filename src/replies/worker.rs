@@ -17,11 +17,11 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::gate;
-use super::senders::Senders;
+use super::senders::{Sender, Senders};
 use crate::clock::{Millis, SharedClock};
 use crate::config::Config;
 use crate::ingest::event::{EventKind, NormalizedEvent};
-use crate::model::DeliveryStatus;
+use crate::model::{DeliveryStatus, MessageKind};
 use crate::providers::{Content, Outgoing, Recipient, Sent};
 use crate::sla::clock::Calendars;
 use crate::store::{Backend, Db, StoreResult};
@@ -44,16 +44,19 @@ struct Claimed {
     reply_to: Option<String>,
     purpose: String,
     attempts: i64,
+    media_id: Option<String>,
 }
 
 impl Claimed {
-    fn outgoing(&self) -> Outgoing {
+    fn outgoing(&self, attached: Option<Content>) -> Outgoing {
         let to = if self.to_kind == "user_id" {
             Recipient::UserId(self.to_address.clone())
         } else {
             Recipient::WaId(self.to_address.clone())
         };
-        let content = if self.kind == "template" {
+        let content = if let Some(media) = attached {
+            media
+        } else if self.kind == "template" {
             Content::Template {
                 name: self.template_name.clone().unwrap_or_default(),
                 language: self.template_language.clone().unwrap_or_default(),
@@ -105,6 +108,7 @@ pub struct Worker {
     instance: String,
     pace: Arc<Mutex<Pace>>,
     wake: Arc<tokio::sync::Notify>,
+    files: crate::media::FileStore,
 }
 
 /// Replies claimed per round.
@@ -121,6 +125,7 @@ impl Worker {
         wake: Arc<tokio::sync::Notify>,
     ) -> Worker {
         Worker {
+            files: crate::media::FileStore::new(db.clone(), config.media.directory.clone()),
             db,
             clock,
             senders,
@@ -202,7 +207,7 @@ impl Worker {
         let mut tx = self.db.writer().begin().await?;
         let rows = sqlx::query(&format!(
             "SELECT id, conversation_id, contact_id, channel, to_address, to_kind, from_number, kind, body, \
-                    template_name, template_language, template_ref, parameters, reply_to, purpose, attempts \
+                    template_name, template_language, template_ref, parameters, reply_to, purpose, attempts, media_id \
              FROM replies WHERE state = 'queued' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id \
              LIMIT {BATCH} {lock}"
         ))
@@ -228,6 +233,7 @@ impl Worker {
                 reply_to: r.try_get(13)?,
                 purpose: r.try_get(14)?,
                 attempts: r.try_get::<i64, _>(15)? + 1,
+                media_id: r.try_get(16)?,
             });
         }
         for c in &out {
@@ -278,10 +284,89 @@ impl Worker {
             };
             return self.record(&c, refused).await;
         }
+        let attached = match &c.media_id {
+            Some(media_id) => match self.attachment(&c, sender, media_id).await? {
+                Ok(content) => Some(content),
+                Err(not_yet) => return self.record(&c, not_yet).await,
+            },
+            None => None,
+        };
         let started = Instant::now();
-        let sent = sender.send(&c.outgoing()).await;
+        let sent = sender.send(&c.outgoing(attached)).await;
         metrics::histogram!("replydesk_reply_send_seconds").record(started.elapsed().as_secs_f64());
         self.record(&c, sent).await
+    }
+
+    /// The attachment as the provider takes it: Meta by the id of an upload
+    /// (made once and kept, so a retry does not upload again), Twilio by an
+    /// expiring signed link under the desk's `public_url`.
+    async fn attachment(
+        &self,
+        c: &Claimed,
+        sender: &Sender,
+        media_id: &str,
+    ) -> StoreResult<Result<Content, Sent>> {
+        let row = sqlx::query(
+            "SELECT kind, detected_type, filename, stored_in, provider_media_id FROM media WHERE id = $1",
+        )
+        .bind(media_id)
+        .fetch_optional(self.db.reader())
+        .await?;
+        let refused = |reason: String| Ok(Err(Sent::Refused { code: None, reason }));
+        let Some(r) = row else {
+            return refused("the attached file is no longer kept by the desk".into());
+        };
+        let kind: String = r.try_get(0)?;
+        let mime: Option<String> = r.try_get(1)?;
+        let filename: Option<String> = r.try_get(2)?;
+        let stored_in: Option<String> = r.try_get(3)?;
+        let uploaded: Option<String> = r.try_get(4)?;
+        let kind = MessageKind::parse(&kind).unwrap_or(MessageKind::Document);
+        let link = match sender {
+            Sender::Meta(meta) => match uploaded {
+                Some(id) => id,
+                None => {
+                    let Some(bytes) = self
+                        .files
+                        .get(media_id, stored_in.as_deref().unwrap_or("database"), false)
+                        .await?
+                    else {
+                        return refused("the attached file is no longer kept by the desk".into());
+                    };
+                    let name = filename.clone().unwrap_or_else(|| "file".into());
+                    let mime = mime.unwrap_or_else(|| "application/octet-stream".into());
+                    match meta.upload(&c.from_number, bytes, &mime, &name).await {
+                        Ok(id) => {
+                            sqlx::query("UPDATE media SET provider_media_id = $1 WHERE id = $2")
+                                .bind(&id)
+                                .bind(media_id)
+                                .execute(self.db.writer())
+                                .await?;
+                            id
+                        }
+                        Err(sent) => return Ok(Err(sent)),
+                    }
+                }
+            },
+            Sender::Twilio(_) => {
+                let Some(base) = self.config.public_url.as_deref().filter(|u| !u.is_empty()) else {
+                    return refused(
+                        "Twilio fetches attachments from the desk, but public_url is not set; set it to the address Twilio can reach".into(),
+                    );
+                };
+                let now = self.clock.now_ms();
+                let key = crate::media::links::key(&self.db, now).await?;
+                let path =
+                    crate::media::links::sign(&key, media_id, now + crate::media::links::VALID_MS);
+                format!("{}{path}", base.trim_end_matches('/'))
+            }
+        };
+        Ok(Ok(Content::Media {
+            kind,
+            link,
+            caption: Some(c.body.clone()).filter(|b| !b.trim().is_empty()),
+            filename,
+        }))
     }
 
     /// Extends this instance's claim on `c`; false when it is no longer ours.

@@ -39,6 +39,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error: {0}")]
     Query(sqlx::Error),
+    /// A file kept beside the database (media in a directory).
+    #[error("{0}")]
+    File(String),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -54,6 +54,10 @@ pub struct Inner {
     pub reply_worker: crate::replies::Worker,
     /// Canned responses and auto-replies, following their files.
     pub reply_files: Arc<crate::replies::ReplyFiles>,
+    /// Where media files are kept.
+    pub media_files: crate::media::FileStore,
+    /// This instance's media fetcher (tests run it by hand).
+    pub media_fetcher: crate::media::Fetcher,
 }
 
 impl AppState {

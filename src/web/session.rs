@@ -222,6 +222,30 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
     let Ok(Some(session)) = sessions::lookup(&state.db, &token, now).await else {
         return next.run(Request::from_parts(parts, body)).await;
     };
+    // A file upload carries its token in the header (htmx) or the form's
+    // action URL, and its body goes to the handler unread.
+    if is_multipart(&parts.headers) {
+        let given = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| {
+                parts
+                    .uri
+                    .query()
+                    .and_then(|q| form_field(q.as_bytes(), "_csrf"))
+            });
+        if !given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(session.csrf.as_bytes()))) {
+            tracing::warn!(path = %parts.uri.path(), "refused an upload without a valid CSRF token");
+            return (
+                StatusCode::FORBIDDEN,
+                "This form has expired. Reload the page and try again.",
+            )
+                .into_response();
+        }
+        return next.run(Request::from_parts(parts, body)).await;
+    }
     let Ok(bytes) = to_bytes(body, 1024 * 1024).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
@@ -242,6 +266,17 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            t.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
 }
 
 fn form_field(body: &[u8], name: &str) -> Option<String> {

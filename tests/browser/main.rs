@@ -76,6 +76,7 @@ crate::test_case! {
         // Replies go to a stand-in of the providers' send APIs, sent by the
         // desk's own background sender as in production.
         let provider = stand_in::StandIn::start().await;
+        let files = provider.clone();
         let desk = Desk {
             app: TestApp::spawn_configured(Backend::Sqlite, "", move |c| {
                 c.rules_dir = rules_dir;
@@ -85,6 +86,7 @@ crate::test_case! {
             .await,
             browser: Browser::open(&driver).await,
             rules,
+            provider: files,
         };
         let outcome = AssertUnwindSafe(every_scenario(&desk)).catch_unwind().await;
         // Close Chromium before ChromeDriver goes, also after a failure, so no
@@ -129,6 +131,9 @@ async fn every_scenario(desk: &Desk) {
     scenario!(keyboard_focus_is_visible_on_every_control(desk));
     desk.sign_out().await;
     desk.sign_in(ADMIN).await;
+    scenario!(a_customers_photo_and_voice_note_show_on_the_conversation(
+        desk
+    ));
     scenario!(an_admin_fixes_a_rules_error_at_its_line_dry_runs_activates_and_rolls_back(desk));
     desk.sign_out().await;
     desk.sign_in(LEAD).await;
@@ -140,6 +145,8 @@ struct Desk {
     app: TestApp,
     browser: Browser,
     rules: tempfile::TempDir,
+    /// The providers' stand-in, which also holds customers' files.
+    provider: stand_in::StandIn,
 }
 
 impl Desk {
@@ -1091,4 +1098,101 @@ async fn a_lead_reads_the_reports_as_charts_tables_and_csv(desk: &Desk) {
     desk.assert_page_is_sound("the reports at phone width")
         .await;
     desk.browser.viewport(1280, 800, false).await;
+}
+
+async fn a_customers_photo_and_voice_note_show_on_the_conversation(desk: &Desk) {
+    let photo = {
+        let img = image::RgbImage::from_fn(1200, 800, |x, y| {
+            let on = ((x / 80) + (y / 80)) % 2 == 0;
+            if on {
+                image::Rgb([196, 120, 60])
+            } else {
+                image::Rgb([240, 220, 190])
+            }
+        });
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    let mut voice = b"OggS\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x13OpusHead\x01\x01\x38\x01\x80\xbb\x00\x00\x00\x00\x00".to_vec();
+    voice.resize(4096, 0);
+    for (id, bytes, mime) in [
+        ("7701", photo, "image/png"),
+        ("7702", voice, "audio/ogg; codecs=opus"),
+    ] {
+        desk.provider.put_media(
+            id,
+            stand_in::StoredMedia {
+                bytes,
+                mime: mime.into(),
+                ..Default::default()
+            },
+        );
+    }
+    let wa = "31687654321";
+    let at = (desk.app.now() / 1000).to_string();
+    for message in [
+        json!({"from": wa, "id": "wamid.BROWSERVOICE", "timestamp": at, "type": "audio", "audio": {"id": "7702", "mime_type": "audio/ogg; codecs=opus", "voice": true}}),
+        json!({"from": wa, "id": "wamid.BROWSERPHOTO", "timestamp": at, "type": "image", "image": {"id": "7701", "mime_type": "image/png", "caption": "the parcel arrived like this"}}),
+    ] {
+        let body = meta_envelope(
+            "messages",
+            json!({"messaging_product": "whatsapp", "metadata": metadata(),
+                   "contacts": [{"profile": {"name": "Daan"}, "wa_id": wa}], "messages": [message]}),
+        );
+        assert_eq!(desk.app.post_meta(&body).await.status(), 200);
+    }
+    desk.app.route_now().await;
+    assert_eq!(desk.app.state.media_fetcher.run_once().await.unwrap(), 2);
+    let conversation: String = sqlx::query_scalar(
+        "SELECT conversation_id FROM events WHERE provider_id = 'wamid.BROWSERPHOTO'",
+    )
+    .fetch_one(desk.app.db().reader())
+    .await
+    .unwrap();
+    desk.goto(&format!("/conversations/{conversation}")).await;
+    desk.browser
+        .wait_for(
+            "the photo's thumbnail to load",
+            "const i = document.querySelector('figure.media-image img'); return !!i && i.complete && i.naturalWidth === 320",
+        )
+        .await;
+    let voice = desk
+        .browser
+        .js(r"
+            const a = document.querySelector('figure.media-audio audio');
+            if (!a) return null;
+            const x = new XMLHttpRequest();
+            x.open('GET', a.src, false);
+            x.send();
+            return { controls: a.controls, status: x.status, type: x.getResponseHeader('content-type') };
+        ")
+        .await;
+    assert_eq!(
+        voice,
+        json!({"controls": true, "status": 200, "type": "audio/opus"}),
+        "the voice note has a player that loads it"
+    );
+    let caption = desk
+        .browser
+        .text("li.item-inbound:last-of-type p.text")
+        .await;
+    assert!(
+        caption.contains("the parcel arrived like this"),
+        "{caption}"
+    );
+    // The thumbnail opens the photo full size.
+    let href = desk
+        .browser
+        .js("return document.querySelector('figure.media-image a').getAttribute('href')")
+        .await;
+    assert!(href.as_str().unwrap().starts_with("/media/"));
+    desk.assert_page_is_sound("a conversation with media").await;
+    if std::env::var("REPLYDESK_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        desk.browser
+            .js("document.querySelector('figure.media-audio').scrollIntoView({block: 'center'})")
+            .await;
+        let dir = helpers::repo().join("docs/screenshots");
+        desk.browser.screenshot(&dir.join("media.png")).await;
+    }
 }

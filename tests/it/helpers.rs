@@ -197,13 +197,15 @@ sqlite_synchronous = "normal"
 {extra}
 
 # Tests deliver the outbox and check SLA clocks by hand (deliver_now,
-# state.sla.run_once, state.reply_worker.run_once) so that nothing races them;
+# state.sla.run_once, state.reply_worker.run_once, state.media_fetcher.run_once)
+# so that nothing races them;
 # the router runs as in production.
 [workers]
 outbox = false
 sla = false
 reports = false
 replies = false
+media = false
 
 [[channel]]
 name = "main"

@@ -16,6 +16,7 @@ mod contacts;
 mod crash;
 mod email;
 mod ingest;
+mod media;
 mod policy;
 mod preferences;
 mod replies;

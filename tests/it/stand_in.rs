@@ -60,12 +60,41 @@ pub struct Received {
     pub at: std::time::Instant,
 }
 
+/// A file the stand-in holds for a media id (Meta) or a MediaUrl (Twilio).
+#[derive(Debug, Clone, Default)]
+pub struct StoredMedia {
+    pub bytes: Vec<u8>,
+    pub mime: String,
+    /// The hash Meta answers; the file's own when `None`.
+    pub sha256: Option<String>,
+    /// The size Meta answers; the file's own when `None`.
+    pub file_size: Option<u64>,
+    /// Download links handed out before this one have expired (404).
+    pub expire_links_before: u32,
+    /// Lookups still answered 500 before one succeeds.
+    pub fail_lookups: u32,
+}
+
+/// A file an agent uploaded to Meta.
+#[derive(Debug, Clone)]
+pub struct Uploaded {
+    pub phone_number_id: String,
+    pub messaging_product: String,
+    pub mime: String,
+    pub filename: String,
+    pub bytes: Vec<u8>,
+}
+
 #[derive(Default)]
 struct Inner {
     script: VecDeque<Answer>,
     received: Vec<Received>,
     refused_auth: usize,
     next_id: u64,
+    media: std::collections::HashMap<String, StoredMedia>,
+    /// Lookups of each media id so far.
+    lookups: std::collections::HashMap<String, u32>,
+    uploads: Vec<Uploaded>,
 }
 
 #[derive(Clone)]
@@ -90,6 +119,14 @@ impl StandIn {
                 post(twilio_send),
             )
             .route("/v1/ContentAndApprovals", get(twilio_templates))
+            .route("/{id}", get(meta_media_info))
+            .route("/{id}/media", post(meta_upload))
+            .route("/download/{id}/{n}", get(meta_download))
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}",
+                get(twilio_media),
+            )
+            .route("/cdn/{media}", get(twilio_cdn))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -113,6 +150,38 @@ impl StandIn {
 
     pub fn refused_auth(&self) -> usize {
         self.inner.lock().unwrap().refused_auth
+    }
+
+    /// Holds a file under a Meta media id or a Twilio media sid.
+    pub fn put_media(&self, id: &str, media: StoredMedia) {
+        self.inner
+            .lock()
+            .unwrap()
+            .media
+            .insert(id.to_string(), media);
+    }
+
+    /// How often Meta was asked for a media id's download link.
+    pub fn lookups(&self, id: &str) -> u32 {
+        self.inner
+            .lock()
+            .unwrap()
+            .lookups
+            .get(id)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub fn uploads(&self) -> Vec<Uploaded> {
+        self.inner.lock().unwrap().uploads.clone()
+    }
+
+    /// The MediaUrl Twilio's webhook names for a media sid held here.
+    pub fn twilio_media_url(&self, media_sid: &str) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{TWILIO_SID}/Messages/MM00000000000000000000000000000001/Media/{media_sid}",
+            self.base
+        )
     }
 
     /// Channel settings that send through this stand-in.
@@ -306,4 +375,154 @@ async fn twilio_templates(headers: HeaderMap) -> Response {
         "meta": { "page": 0, "page_size": 100, "first_page_url": "", "previous_page_url": null, "next_page_url": null, "key": "contents" }
     }))
     .into_response()
+}
+
+fn meta_bearer(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {META_TOKEN}"))
+}
+
+/// Meta's "Retrieve media URL": `{messaging_product, url, mime_type, sha256, file_size, id}`.
+async fn meta_media_info(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !meta_bearer(&headers) {
+        return meta_error(401, 190, "Invalid OAuth access token");
+    }
+    let mut s = inner.lock().unwrap();
+    let n = {
+        let n = s.lookups.entry(id.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    let Some(m) = s.media.get_mut(&id) else {
+        return meta_error(
+            400,
+            100,
+            "Unsupported get request. Object with ID does not exist",
+        );
+    };
+    if m.fail_lookups > 0 {
+        m.fail_lookups -= 1;
+        return meta_error(500, 2, "Service temporarily unavailable");
+    }
+    let digest = base64::engine::general_purpose::STANDARD
+        .encode(<sha2::Sha256 as sha2::Digest>::digest(&m.bytes));
+    axum::Json(json!({
+        "messaging_product": "whatsapp",
+        "url": format!("http://{}/download/{id}/{n}", headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or_default()),
+        "mime_type": m.mime,
+        "sha256": m.sha256.clone().unwrap_or(digest),
+        "file_size": m.file_size.unwrap_or(m.bytes.len() as u64),
+        "id": id,
+    }))
+    .into_response()
+}
+
+/// The short-lived download link: the bearer token again; an old link is 404.
+async fn meta_download(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((id, n)): Path<(String, u32)>,
+    headers: HeaderMap,
+) -> Response {
+    if !meta_bearer(&headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let s = inner.lock().unwrap();
+    match s.media.get(&id) {
+        Some(m) if n > m.expire_links_before => (
+            [(axum::http::header::CONTENT_TYPE, m.mime.clone())],
+            m.bytes.clone(),
+        )
+            .into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `POST /{phone_number_id}/media`: multipart `messaging_product`, `type`, `file`; answers `{"id"}`.
+async fn meta_upload(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(phone_number_id): Path<String>,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    if !meta_bearer(&headers) {
+        return meta_error(401, 190, "Invalid OAuth access token");
+    }
+    let mut up = Uploaded {
+        phone_number_id,
+        messaging_product: String::new(),
+        mime: String::new(),
+        filename: String::new(),
+        bytes: Vec::new(),
+    };
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name().unwrap_or_default() {
+            "messaging_product" => up.messaging_product = field.text().await.unwrap(),
+            "type" => up.mime = field.text().await.unwrap(),
+            "file" => {
+                up.filename = field.file_name().unwrap_or_default().to_string();
+                up.bytes = field.bytes().await.unwrap().to_vec();
+            }
+            _ => {}
+        }
+    }
+    if up.messaging_product != "whatsapp" || up.bytes.is_empty() || up.mime.is_empty() {
+        return meta_error(
+            400,
+            100,
+            "Param messaging_product, type and file are required",
+        );
+    }
+    let mut s = inner.lock().unwrap();
+    s.uploads.push(up);
+    let n = s.uploads.len();
+    axum::Json(json!({ "id": format!("UPLOADED{n:06}") })).into_response()
+}
+
+/// Twilio's media resource: HTTP Basic, then a redirect to a short-lived address elsewhere.
+async fn twilio_media(
+    Path((sid, _message, media)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !twilio_authorized(&headers, &sid) {
+        return twilio_error(401, 20003, "Authenticate");
+    }
+    // Another host, as Twilio's CDN is: the same port under the name `localhost`.
+    let port = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.rsplit(':').next())
+        .unwrap_or_default()
+        .to_string();
+    (
+        StatusCode::TEMPORARY_REDIRECT,
+        [(
+            axum::http::header::LOCATION,
+            format!("http://localhost:{port}/cdn/{media}"),
+        )],
+    )
+        .into_response()
+}
+
+/// The CDN behind Twilio's redirect: no credentials, and it must not be sent any.
+async fn twilio_cdn(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(media): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.contains_key("authorization") {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    let s = inner.lock().unwrap();
+    match s.media.get(&media) {
+        Some(m) => (
+            [(axum::http::header::CONTENT_TYPE, m.mime.clone())],
+            m.bytes.clone(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }

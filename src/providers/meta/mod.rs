@@ -2,6 +2,7 @@
 //! messages and template lists out, and what its error codes mean.
 
 pub mod codes;
+pub mod media;
 pub mod send;
 mod webhook;
 

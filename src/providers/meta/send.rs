@@ -59,6 +59,26 @@ pub fn body(m: &Outgoing) -> Value {
             }
             body["template"] = template;
         }
+        Content::Media {
+            kind,
+            link,
+            caption,
+            filename,
+        } => {
+            let kind = kind.as_str();
+            body["type"] = json!(kind);
+            let mut media = json!({ "id": link });
+            // Audio and stickers take no caption.
+            if let Some(c) = caption.as_deref().filter(|c| !c.trim().is_empty())
+                && matches!(kind, "image" | "video" | "document")
+            {
+                media["caption"] = json!(c);
+            }
+            if let Some(f) = filename.as_deref().filter(|_| kind == "document") {
+                media["filename"] = json!(f);
+            }
+            body[kind] = media;
+        }
     }
     if let Some(context) = &m.reply_to {
         body["context"] = json!({ "message_id": context });
@@ -207,7 +227,11 @@ fn listed(t: &Value) -> ListedTemplate {
 
 /// What a non-2xx answer means, by Meta's code (HTTP status only when the
 /// body has none).
-fn refusal(status: reqwest::StatusCode, text: &str, after: Option<std::time::Duration>) -> Sent {
+pub(super) fn refusal(
+    status: reqwest::StatusCode,
+    text: &str,
+    after: Option<std::time::Duration>,
+) -> Sent {
     let parsed = serde_json::from_str::<ErrorBody>(text)
         .ok()
         .map(|b| b.error);

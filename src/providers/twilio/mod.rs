@@ -1,6 +1,7 @@
 //! Twilio's WhatsApp API: webhooks in (signature, form normalization),
 //! messages and Content API templates out, and what its error codes mean.
 
+pub mod media;
 pub mod send;
 mod webhook;
 

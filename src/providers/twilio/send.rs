@@ -34,6 +34,13 @@ pub fn form(m: &Outgoing) -> Vec<(String, String)> {
     let mut fields = vec![("To".to_string(), to), ("From".to_string(), m.from.clone())];
     match &m.content {
         Content::Text { body } => fields.push(("Body".into(), body.clone())),
+        Content::Media { link, caption, .. } => {
+            // WhatsApp on Twilio: one file per message, the Body its caption.
+            if let Some(c) = caption.as_deref().filter(|c| !c.trim().is_empty()) {
+                fields.push(("Body".into(), c.to_string()));
+            }
+            fields.push(("MediaUrl".into(), link.clone()));
+        }
         Content::Template {
             parameters,
             provider_ref,
@@ -93,6 +100,16 @@ pub fn meaning(code: i64) -> (bool, &'static str) {
             "outside the 24-hour window: only an approved template can be sent",
         ),
         63021 => (false, "the content is invalid or not supported"),
+        11200 => (
+            false,
+            "Twilio could not fetch the attached file from the desk",
+        ),
+        12300 => (
+            false,
+            "the attached file's content type is not one Twilio takes",
+        ),
+        63019 => (false, "the attached file failed to download"),
+        21602 => (false, "the message has neither text nor a file"),
         63024 => (false, "the recipient is not a valid WhatsApp user"),
         63027 => (false, "the template does not exist for this language"),
         63028 => (false, "the template variables do not match the template"),

@@ -53,6 +53,9 @@ pub struct ItemView {
     highlight: Option<(String, String, String)>,
     error: Option<String>,
     facts: Vec<(String, String)>,
+    media: Vec<crate::media::MediaView>,
+    place: Option<crate::media::Place>,
+    cards: Vec<crate::media::Card>,
 }
 
 pub struct EligibilityRow {
@@ -162,6 +165,9 @@ fn item_view(i: Item) -> ItemView {
         highlight: i.highlight,
         error: i.error,
         facts: i.facts,
+        media: i.media,
+        place: i.place,
+        cards: i.cards,
     }
 }
 

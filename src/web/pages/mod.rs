@@ -8,6 +8,7 @@ mod admin_ops;
 mod breaches;
 mod contacts;
 mod conversation;
+mod media;
 mod queue;
 mod reply;
 mod reports;
@@ -41,12 +42,20 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/conversations/{id}", get(conversation::page))
         .route("/conversations/{id}/{action}", post(conversation::act))
         .route("/conversations/{id}/reply", post(reply::send))
+        .route(
+            "/conversations/{id}/attachment",
+            // Meta's largest document, and the form's other fields.
+            post(reply::attach).layer(axum::extract::DefaultBodyLimit::max(101 * 1024 * 1024)),
+        )
         .route("/conversations/{id}/template", get(reply::template_fields))
         .route("/conversations/{id}/replies/{reply}", get(reply::row))
         .route(
             "/conversations/{id}/replies/{reply}/again",
             post(reply::send_again),
         )
+        .route("/media/{id}", get(media::file))
+        .route("/media/{id}/thumb", get(media::thumbnail))
+        .route("/media/out/{id}", get(media::outbound))
         .route("/team", get(team::page))
         .route("/breaches", get(breaches::page))
         .route("/contacts/{id}", get(contacts::page))

@@ -30,6 +30,8 @@ pub struct RowView {
     assignee: String,
     sla: String,
     sla_class: &'static str,
+    /// The customer's latest file, for the preview.
+    media: Option<crate::media::MediaView>,
 }
 
 #[derive(Template)]
@@ -94,6 +96,7 @@ fn build(
     page: QueuePage,
     now: i64,
     chrome: Chrome,
+    mut media: std::collections::HashMap<String, crate::media::MediaView>,
 ) -> QueueHtml {
     let tabs = Tab::ALL
         .iter()
@@ -139,6 +142,7 @@ fn build(
                 assignee: r.assignee.clone().unwrap_or_else(|| "—".into()),
                 sla,
                 sla_class,
+                media: media.remove(&r.id),
             }
         })
         .collect();
@@ -181,6 +185,14 @@ fn build(
     }
 }
 
+async fn latest_media(
+    state: &AppState,
+    page: &QueuePage,
+) -> Result<std::collections::HashMap<String, crate::media::MediaView>, WebError> {
+    let ids: Vec<String> = page.rows.iter().map(|r| r.id.clone()).collect();
+    Ok(crate::media::latest_for_conversations(&state.db, &ids).await?)
+}
+
 /// The queue: my teams' open conversations in SLA order.
 pub async fn page(
     State(state): State<AppState>,
@@ -189,8 +201,9 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     let now = state.clock.now_ms();
     let page = conversations::list(&state.db, &current.user, &f, now).await?;
+    let media = latest_media(&state, &page).await?;
     let chrome = Chrome::for_user(&state, &current, "queue").await;
-    Ok(render(&build(&current, &f, page, now, chrome)))
+    Ok(render(&build(&current, &f, page, now, chrome, media)))
 }
 
 /// The rows and tab counts alone, for the page's live refresh.
@@ -201,7 +214,8 @@ pub async fn rows(
 ) -> Result<Response, WebError> {
     let now = state.clock.now_ms();
     let page = conversations::list(&state.db, &current.user, &f, now).await?;
-    let view = build(&current, &f, page, now, Chrome::anonymous());
+    let media = latest_media(&state, &page).await?;
+    let view = build(&current, &f, page, now, Chrome::anonymous(), media);
     let rows = QueueRows {
         rows: &view.rows,
         empty: &view.empty,

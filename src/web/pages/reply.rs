@@ -28,6 +28,8 @@ pub struct ReplyView {
     error: Option<String>,
     in_flight: bool,
     unconfirmed: bool,
+    /// The attached file (`/media/{id}`).
+    media_id: Option<String>,
 }
 
 fn reply_view(r: Reply) -> ReplyView {
@@ -44,6 +46,7 @@ fn reply_view(r: Reply) -> ReplyView {
         },
         in_flight: r.in_flight(),
         unconfirmed: r.state == "unconfirmed",
+        media_id: r.media_id,
         id: r.id,
         state: r.state,
         text: r.body,
@@ -71,6 +74,7 @@ pub struct ReplyBox {
     text: String,
     error_text: Option<String>,
     error_template: Option<String>,
+    error_file: Option<String>,
     message: Option<String>,
     templates: Vec<TemplateOption>,
     replies: Vec<ReplyView>,
@@ -102,13 +106,17 @@ pub struct Outcome {
     text: String,
     error_text: Option<String>,
     error_template: Option<String>,
+    error_file: Option<String>,
     message: Option<String>,
 }
 
 impl Outcome {
     /// Nothing to say: the reply was queued.
     fn queued(&self) -> bool {
-        self.error_text.is_none() && self.error_template.is_none() && self.message.is_none()
+        self.error_text.is_none()
+            && self.error_template.is_none()
+            && self.error_file.is_none()
+            && self.message.is_none()
     }
 }
 
@@ -165,6 +173,7 @@ pub async fn reply_box(
         text: outcome.text,
         error_text: outcome.error_text,
         error_template: outcome.error_template,
+        error_file: outcome.error_file,
         message: outcome.message,
         templates,
         replies: replies::for_conversation(&state.db, &c.id)
@@ -236,7 +245,64 @@ pub async fn send(
         Err(e) => Err(e),
     };
     let typed = form.get("text").cloned().unwrap_or_default();
-    let outcome = match queued {
+    let outcome = outcome_of(queued, typed)?;
+    answer(&state, &current, &headers, &c, outcome).await
+}
+
+/// Queues an image or a document the agent attached, with its caption.
+pub async fn attach(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    mut form: axum::extract::Multipart,
+) -> Result<Response, WebError> {
+    let c = visible(&state, &current, &id).await?;
+    let mut fields: HashMap<String, String> = HashMap::new();
+    let mut upload = None;
+    let broke = |e: axum::extract::multipart::MultipartError| {
+        WebError::bad(
+            "file",
+            format!("the upload broke off or is too large: {}", e.body_text()),
+        )
+    };
+    while let Some(field) = form.next_field().await.map_err(broke)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            let filename = field.file_name().unwrap_or("file").to_string();
+            let bytes = field.bytes().await.map_err(broke)?;
+            upload = Some(replies::Upload {
+                filename,
+                bytes: bytes.to_vec(),
+            });
+        } else if let Ok(text) = field.text().await {
+            fields.insert(name, text);
+        }
+    }
+    let author = Author {
+        name: current.user.email.clone(),
+        confirms_opt_out: false,
+    };
+    let key = fields.get("idempotency_key").cloned().unwrap_or_default();
+    let request = Request::Attachment {
+        upload: upload.unwrap_or(replies::Upload {
+            filename: String::new(),
+            bytes: Vec::new(),
+        }),
+        caption: fields.get("caption").cloned().unwrap_or_default(),
+        reply_to: None,
+    };
+    let queued = state.replies.queue(&c, &author, request, &key).await;
+    let outcome = outcome_of(queued, String::new())?;
+    answer(&state, &current, &headers, &c, outcome).await
+}
+
+/// What the box says after a send was asked for.
+fn outcome_of(
+    queued: Result<replies::Queued, ReplyError>,
+    typed: String,
+) -> Result<Outcome, WebError> {
+    Ok(match queued {
         Ok(_) => Outcome::default(),
         Err(ReplyError::Store(e)) => return Err(e.into()),
         Err(ReplyError::Invalid {
@@ -245,6 +311,14 @@ pub async fn send(
         }) => Outcome {
             text: typed,
             error_text: Some(message),
+            ..Outcome::default()
+        },
+        Err(ReplyError::Invalid {
+            field: "file" | "caption",
+            message,
+        }) => Outcome {
+            text: typed,
+            error_file: Some(message),
             ..Outcome::default()
         },
         Err(ReplyError::Invalid { message, .. }) => Outcome {
@@ -262,14 +336,24 @@ pub async fn send(
             message: Some(format!("Not sent: {why}")),
             ..Outcome::default()
         },
-    };
-    if !htmx(&headers) {
+    })
+}
+
+/// The box again (htmx) or the page (a plain form).
+async fn answer(
+    state: &AppState,
+    current: &CurrentUser,
+    headers: &HeaderMap,
+    c: &Conversation,
+    outcome: Outcome,
+) -> Result<Response, WebError> {
+    if !htmx(headers) {
         if outcome.queued() {
-            return Ok(Redirect::to(&format!("/conversations/{id}")).into_response());
+            return Ok(Redirect::to(&format!("/conversations/{}", c.id)).into_response());
         }
-        return super::conversation::with_reply_outcome(&state, &current, &id, outcome).await;
+        return super::conversation::with_reply_outcome(state, current, &c.id, outcome).await;
     }
-    Ok(render(&reply_box(&state, &current, &c, outcome).await?))
+    Ok(render(&reply_box(state, current, c, outcome).await?))
 }
 
 /// One of the agent's messages, for the box to follow it to "read".
