@@ -90,7 +90,7 @@ fn named(detail: &Value) -> Vec<Named> {
             let claimed = text(m, "content_type");
             Some(Named {
                 position: i64::try_from(i).unwrap_or_default(),
-                kind: kind_of(claimed.as_deref().unwrap_or_default()),
+                kind: crate::providers::twilio::media_kind(claimed.as_deref().unwrap_or_default()),
                 source: text(m, "url")?,
                 claimed_type: claimed,
                 sha256: None,
@@ -98,17 +98,6 @@ fn named(detail: &Value) -> Vec<Named> {
             })
         })
         .collect()
-}
-
-/// A Twilio file's kind from its content type (WebP images are stickers).
-fn kind_of(content_type: &str) -> MessageKind {
-    match content_type.split('/').next().unwrap_or_default() {
-        "image" if content_type.contains("webp") => MessageKind::Sticker,
-        "image" => MessageKind::Image,
-        "audio" => MessageKind::Audio,
-        "video" => MessageKind::Video,
-        _ => MessageKind::Document,
-    }
 }
 
 #[cfg(test)]

@@ -11,14 +11,6 @@ pub struct FileStore {
     directory: Option<PathBuf>,
 }
 
-/// A file's bytes and what the desk knows of them.
-#[derive(Debug, Clone)]
-pub struct StoredFile {
-    pub bytes: Vec<u8>,
-    pub mime: String,
-    pub filename: Option<String>,
-}
-
 impl FileStore {
     pub fn new(db: Db, directory: Option<PathBuf>) -> FileStore {
         FileStore { db, directory }

@@ -126,7 +126,8 @@ pub async fn latest_for_conversations(
             "SELECT e.conversation_id AS conversation_id, m.id, m.event_key, m.kind, m.state, m.detected_type, m.size, \
                     m.filename, m.error, m.has_thumbnail \
              FROM media m JOIN events e ON e.dedupe_key = m.event_key \
-             WHERE e.conversation_id IN ({}) ORDER BY e.occurred_at, m.position",
+             WHERE e.conversation_id IN ({}) AND e.msg_type IN ('image', 'audio', 'video', 'document', 'sticker') \
+             ORDER BY e.occurred_at, m.position",
             placeholders(1, chunk.len())
         );
         let mut q = sqlx::query(&sql);

@@ -1175,11 +1175,14 @@ async fn a_customers_photo_and_voice_note_show_on_the_conversation(desk: &Desk) 
     );
     let caption = desk
         .browser
-        .text("li.item-inbound:last-of-type p.text")
+        .js("return document.querySelector('figure.media-image').closest('li').querySelector('p.text').textContent")
         .await;
     assert!(
-        caption.contains("the parcel arrived like this"),
-        "{caption}"
+        caption
+            .as_str()
+            .unwrap()
+            .contains("the parcel arrived like this"),
+        "the caption is beside the photo: {caption}"
     );
     // The thumbnail opens the photo full size.
     let href = desk

@@ -13,14 +13,15 @@ use std::io::Cursor;
 const WA: &str = "16315558044";
 
 async fn desk(backend: Backend) -> (TestApp, StandIn) {
+    desk_with(backend, "").await
+}
+
+/// A desk whose links point at `https://desk.example.com`, with `extra` config.
+async fn desk_with(backend: Backend, extra: &str) -> (TestApp, StandIn) {
     let provider = StandIn::start().await;
     let p = provider.clone();
-    let app = TestApp::spawn_configured(
-        backend,
-        "public_url = \"https://desk.example.com\"",
-        move |c| p.channel_settings(c),
-    )
-    .await;
+    let extra = format!("public_url = \"https://desk.example.com\"\n{extra}");
+    let app = TestApp::spawn_configured(backend, &extra, move |c| p.channel_settings(c)).await;
     (app, provider)
 }
 
@@ -139,6 +140,13 @@ each_database! {
             assert_eq!(detected.as_deref(), Some(mime), "{id}");
         }
         assert_eq!(fetch_now(&app).await, 0, "nothing is fetched twice");
+        let app = &app;
+        let rule = |id: &'static str| async move {
+            sqlx::query_scalar::<_, Option<String>>("SELECT rule_id FROM events WHERE provider_id = $1")
+                .bind(id).fetch_one(app.db().reader()).await.unwrap()
+        };
+        assert_eq!(rule("wamid.VOICE").await.as_deref(), Some("media-without-caption"), "a file without words is classified by rules/90-media.toml");
+        assert_ne!(rule("wamid.IMG").await.as_deref(), Some("media-without-caption"), "a caption is classified by its words");
         let conversation = conversation_of(&app, "wamid.IMG").await;
         let svc = app.sign_in_as("svc@example.com", "agent").await;
         let page = svc.get(&format!("/conversations/{conversation}")).await.text().await.unwrap();
@@ -174,8 +182,9 @@ each_database! {
 }
 
 each_database! {
-    async fn a_twilio_file_is_read_with_basic_auth_through_its_redirect(backend: Backend) {
-        let (app, provider) = desk(backend).await;
+    async fn a_twilio_file_is_read_with_basic_auth_through_its_redirect_and_kept_in_a_directory(backend: Backend) {
+        let files = tempfile::tempdir().unwrap();
+        let (app, provider) = desk_with(backend, &format!("[media]\ndirectory = \"{}\"", files.path().display())).await;
         provider.put_media("ME0001", held(png(640, 480), "image/png"));
         provider.put_media("ME0002", held(pdf(), "application/pdf"));
         let form = params(&[
@@ -192,6 +201,13 @@ each_database! {
             .fetch_all(app.db().reader()).await.unwrap();
         assert_eq!(states, vec![("stored".to_string(), Some("image/png".to_string())), ("stored".to_string(), Some("application/pdf".to_string()))],
             "both files fetched; the CDN refuses any request that still carries the credentials");
+        let (photo, ..) = media_row(&app, "SM00000000000000000000000000000077").await;
+        assert!(files.path().join(&photo).is_file() && files.path().join(format!("{photo}.thumb")).is_file(), "kept in the directory");
+        assert_eq!(app.count("SELECT COUNT(*) FROM media_files").await, 0, "and not in the database");
+        let admin = app.sign_in_as("admin@example.com", "admin").await;
+        let r = admin.get(&format!("/media/{photo}")).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap().len(), std::fs::metadata(files.path().join(&photo)).unwrap().len() as usize);
         // A MediaUrl that is not Twilio's API never gets the credentials.
         let form = params(&[
             ("MessageSid", "SM00000000000000000000000000000078"), ("AccountSid", crate::stand_in::TWILIO_SID),

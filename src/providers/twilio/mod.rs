@@ -5,4 +5,4 @@ pub mod media;
 pub mod send;
 mod webhook;
 
-pub use webhook::{Params, normalize, parse_form, sign, verify_signature};
+pub use webhook::{Params, media_kind, normalize, parse_form, sign, verify_signature};

@@ -255,7 +255,8 @@ fn media_list<'a>(get: &impl Fn(&str) -> Option<&'a str>, count: usize) -> Vec<V
         .collect()
 }
 
-fn media_kind(content_type: &str) -> MessageKind {
+/// A file's kind from its content type (WebP images are stickers).
+pub fn media_kind(content_type: &str) -> MessageKind {
     match content_type.split('/').next().unwrap_or_default() {
         "image" if content_type.contains("webp") => MessageKind::Sticker,
         "image" => MessageKind::Image,
