@@ -103,6 +103,14 @@ async fn media_row(
     (r.get(0), r.get(1), r.get(2), r.get(3))
 }
 
+async fn rule_of(app: &TestApp, provider_id: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT rule_id FROM events WHERE provider_id = $1")
+        .bind(provider_id)
+        .fetch_one(app.db().reader())
+        .await
+        .unwrap()
+}
+
 async fn conversation_of(app: &TestApp, provider_id: &str) -> String {
     sqlx::query_scalar::<_, Option<String>>(
         "SELECT conversation_id FROM events WHERE provider_id = $1",
@@ -140,13 +148,8 @@ each_database! {
             assert_eq!(detected.as_deref(), Some(mime), "{id}");
         }
         assert_eq!(fetch_now(&app).await, 0, "nothing is fetched twice");
-        let app = &app;
-        let rule = |id: &'static str| async move {
-            sqlx::query_scalar::<_, Option<String>>("SELECT rule_id FROM events WHERE provider_id = $1")
-                .bind(id).fetch_one(app.db().reader()).await.unwrap()
-        };
-        assert_eq!(rule("wamid.VOICE").await.as_deref(), Some("media-without-caption"), "a file without words is classified by rules/90-media.toml");
-        assert_ne!(rule("wamid.IMG").await.as_deref(), Some("media-without-caption"), "a caption is classified by its words");
+        assert_eq!(rule_of(&app, "wamid.VOICE").await.as_deref(), Some("media-without-caption"), "a file without words is classified by rules/90-media.toml");
+        assert_ne!(rule_of(&app, "wamid.IMG").await.as_deref(), Some("media-without-caption"), "a caption is classified by its words");
         let conversation = conversation_of(&app, "wamid.IMG").await;
         let svc = app.sign_in_as("svc@example.com", "agent").await;
         let page = svc.get(&format!("/conversations/{conversation}")).await.text().await.unwrap();
