@@ -15,6 +15,7 @@ CREATE TABLE media (
     claimed_type    TEXT,                          -- what the provider said
     claimed_sha256  TEXT,                          -- Meta's hash of the file
     filename        TEXT,
+    animated        INTEGER NOT NULL DEFAULT 0,    -- an animated sticker (its own size limit)
     state           TEXT NOT NULL,                 -- pending, fetching, stored, failed
     detected_type   TEXT,                          -- from the bytes
     size            INTEGER,
@@ -32,6 +33,7 @@ CREATE TABLE media (
 );
 CREATE UNIQUE INDEX media_event ON media (event_key, position) WHERE event_key IS NOT NULL;
 CREATE INDEX media_due ON media (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX media_fetching ON media (lease_until) WHERE state = 'fetching';
 
 CREATE TABLE media_files (
     media_id  TEXT PRIMARY KEY,
@@ -48,3 +50,4 @@ CREATE TABLE desk_keys (
 );
 
 ALTER TABLE replies ADD COLUMN media_id TEXT;
+CREATE INDEX replies_media ON replies (media_id) WHERE media_id IS NOT NULL;

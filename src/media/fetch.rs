@@ -20,12 +20,14 @@ use crate::providers::{FetchError, too_large};
 use crate::replies::senders::{Sender, Senders};
 use crate::store::{Backend, Db, StoreResult};
 
-/// Attempts before a temporarily failing file is given up.
-const MAX_ATTEMPTS: i64 = 8;
+/// Attempts before a temporarily failing file is given up: with backoff up
+/// to an hour, about a day, well inside the weeks Meta keeps a file.
+const MAX_ATTEMPTS: i64 = 30;
 /// Files claimed per round.
 const BATCH: i64 = 8;
-/// How long a claim lasts: longer than the largest download may take.
-const LEASE_MS: Millis = 10 * 60 * 1000;
+/// How long a claim lasts: longer than the four requests of a Meta fetch
+/// (two lookups, two downloads) may take together.
+const LEASE_MS: Millis = 25 * 60 * 1000;
 /// A download's whole time (100 MB documents on a slow link).
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -36,6 +38,7 @@ struct Claimed {
     kind: MessageKind,
     source: String,
     claimed_sha256: Option<String>,
+    animated: bool,
     attempts: i64,
 }
 
@@ -89,6 +92,23 @@ impl Fetcher {
         }
     }
 
+    /// Meta's download link, if the access token may go there: HTTPS, or the
+    /// Graph API's own host (a stand-in on a test machine).
+    fn checked_meta_url(
+        &self,
+        meta: &crate::providers::meta::send::Client,
+        url: &str,
+    ) -> Result<String, FetchError> {
+        let https = reqwest::Url::parse(url).is_ok_and(|u| u.scheme() == "https");
+        if https || same_host(url, &meta.graph_url) {
+            Ok(url.to_string())
+        } else {
+            Err(FetchError::Permanent(
+                "Meta's download link is not an HTTPS address, so the access token is not sent there".into(),
+            ))
+        }
+    }
+
     async fn release_lost_claims(&self) -> StoreResult<()> {
         sqlx::query(
             "UPDATE media SET state = 'pending', lease_owner = NULL, lease_until = NULL \
@@ -108,7 +128,7 @@ impl Fetcher {
         };
         let mut tx = self.db.writer().begin().await?;
         let rows = sqlx::query(&format!(
-            "SELECT id, provider, channel, kind, source, claimed_sha256, attempts FROM media \
+            "SELECT id, provider, channel, kind, source, claimed_sha256, attempts, animated FROM media \
              WHERE state = 'pending' AND direction = 'in' AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at, id LIMIT {BATCH} {lock}"
         ))
@@ -127,6 +147,7 @@ impl Fetcher {
                 source: r.try_get::<Option<String>, _>(4)?.unwrap_or_default(),
                 claimed_sha256: r.try_get(5)?,
                 attempts: r.try_get::<i64, _>(6)? + 1,
+                animated: r.try_get::<i64, _>(7)? != 0,
             });
         }
         for c in &out {
@@ -159,19 +180,22 @@ impl Fetcher {
             .clients
             .get(&c.channel)
             .map_err(FetchError::Permanent)?;
-        // Stickers are measured by the animated maximum: the webhook's flag is not kept.
-        let max = max_bytes(c.provider, c.kind, true);
+        let max = max_bytes(c.provider, c.kind, c.animated);
         match client {
             Sender::Meta(meta) => {
                 let mut info = meta.media_info(&c.source).await?;
                 if let Some(size) = info.file_size.filter(|s| *s > max) {
                     return Err(too_large(size, max));
                 }
-                let bytes = match meta.download(&info.url, max).await {
+                let bytes = match meta
+                    .download(&self.checked_meta_url(meta, &info.url)?, max)
+                    .await
+                {
                     // The link lives minutes: ask for a fresh one once.
                     Err(FetchError::Expired) => {
                         info = meta.media_info(&c.source).await?;
-                        meta.download(&info.url, max).await.map_err(|e| match e {
+                        let url = self.checked_meta_url(meta, &info.url)?;
+                        meta.download(&url, max).await.map_err(|e| match e {
                             FetchError::Expired => FetchError::Temporary(
                                 "Meta's download link was refused twice in a row".into(),
                             ),
@@ -192,7 +216,7 @@ impl Fetcher {
             }
             Sender::Twilio(twilio) => {
                 // The account's credentials go only to Twilio's own API.
-                if !c.source.starts_with(twilio.api_url.trim_end_matches('/')) {
+                if !same_host(&c.source, &twilio.api_url) {
                     return Err(FetchError::Permanent(
                         "the MediaUrl is not an address of Twilio's API, so the account's credentials are not sent there".into(),
                     ));
@@ -205,31 +229,36 @@ impl Fetcher {
     async fn keep(&self, c: &Claimed, bytes: Vec<u8>) -> StoreResult<()> {
         let detected = detect(&bytes);
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        let makes_thumbnail = detected.inline && detected.mime.starts_with("image/");
-        let (bytes, thumbnail) = tokio::task::spawn_blocking(move || {
-            let t = makes_thumbnail.then(|| thumb::make(&bytes)).flatten();
-            (bytes, t)
-        })
-        .await
-        .unwrap_or_default();
-        let stored_in = self.files.put(&c.id, &bytes, thumbnail.as_deref()).await?;
+        let bytes: Arc<[u8]> = bytes.into();
+        let thumbnail = if detected.inline && detected.mime.starts_with("image/") {
+            let image = bytes.clone();
+            // A decoder that panics costs the thumbnail, never the file.
+            tokio::task::spawn_blocking(move || thumb::make(&image))
+                .await
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        let size = bytes.len();
+        let stored_in = self.files.put(&c.id, bytes.to_vec(), thumbnail).await?;
         sqlx::query(
             "UPDATE media SET state = 'stored', detected_type = $1, size = $2, sha256 = $3, stored_in = $4, \
                has_thumbnail = $5, error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $6 \
              WHERE id = $7 AND lease_owner = $8",
         )
         .bind(&detected.mime)
-        .bind(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(size).unwrap_or(i64::MAX))
         .bind(&sha256)
-        .bind(stored_in)
-        .bind(i64::from(thumbnail.is_some()))
+        .bind(stored_in.place)
+        .bind(i64::from(stored_in.thumbnail))
         .bind(self.clock.now_ms())
         .bind(&c.id)
         .bind(&self.instance)
         .execute(self.db.writer())
         .await?;
         metrics::counter!("replydesk_media_fetched_total", "outcome" => "stored").increment(1);
-        tracing::debug!(media = %c.id, kind = %c.kind, size = bytes.len(), mime = %detected.mime, "media file fetched");
+        tracing::debug!(media = %c.id, kind = %c.kind, size, mime = %detected.mime, "media file fetched");
         Ok(())
     }
 
@@ -283,13 +312,45 @@ fn hash_matches(bytes: &[u8], claimed: &str) -> bool {
 }
 
 fn backoff(attempts: i64) -> Millis {
-    let exp = u32::try_from(attempts.clamp(1, 10)).unwrap_or(10);
-    (1_000 * 2_i64.pow(exp)).min(600_000)
+    let exp = u32::try_from(attempts.clamp(1, 12)).unwrap_or(12);
+    (1_000 * 2_i64.pow(exp)).min(3_600_000)
+}
+
+/// Whether two URLs name the same scheme, host and port (a prefix test would
+/// let `https://api.twilio.com.example` or `…@elsewhere` through).
+fn same_host(url: &str, base: &str) -> bool {
+    match (reqwest::Url::parse(url), reqwest::Url::parse(base)) {
+        (Ok(u), Ok(b)) => {
+            u.scheme() == b.scheme()
+                && u.host_str().is_some()
+                && u.host_str() == b.host_str()
+                && u.port_or_known_default() == b.port_or_known_default()
+                && u.username().is_empty()
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_only_to_the_same_host() {
+        let api = "https://api.twilio.com";
+        assert!(same_host(
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
+            api
+        ));
+        assert!(!same_host("https://api.twilio.com.evil.example/x", api));
+        assert!(!same_host("https://api.twilio.com@evil.example/x", api));
+        assert!(!same_host("https://user@api.twilio.com/x", api));
+        assert!(
+            !same_host("http://api.twilio.com/x", api),
+            "not over plain HTTP"
+        );
+        assert!(!same_host("https://api.twilio.com:8443/x", api));
+    }
 
     #[test]
     fn meta_hashes_are_read_as_base64_or_hex() {

@@ -18,6 +18,7 @@ struct Named {
     claimed_type: Option<String>,
     sha256: Option<String>,
     filename: Option<String>,
+    animated: bool,
 }
 
 /// Records the files of newly stored customer messages.
@@ -38,8 +39,8 @@ pub async fn record_inbound<'a>(
         for file in named(detail) {
             sqlx::query(
                 "INSERT INTO media (id, event_key, position, direction, provider, channel, kind, source, claimed_type, \
-                   claimed_sha256, filename, state, next_attempt_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, 'in', $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $11, $11) \
+                   claimed_sha256, filename, animated, state, next_attempt_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, 'in', $4, $5, $6, $7, $8, $9, $10, $12, 'pending', $11, $11, $11) \
                  ON CONFLICT (event_key, position) WHERE event_key IS NOT NULL DO NOTHING",
             )
             .bind(uuid::Uuid::now_v7().to_string())
@@ -53,6 +54,7 @@ pub async fn record_inbound<'a>(
             .bind(&file.sha256)
             .bind(&file.filename)
             .bind(now)
+            .bind(i64::from(file.animated))
             .execute(&mut **tx)
             .await?;
             count += 1;
@@ -79,6 +81,7 @@ fn named(detail: &Value) -> Vec<Named> {
                 claimed_type: text(m, "mime_type"),
                 sha256: text(m, "sha256"),
                 filename: text(m, "filename"),
+                animated: m.get("animated").and_then(Value::as_bool).unwrap_or(false),
             }];
         }
     }
@@ -95,6 +98,8 @@ fn named(detail: &Value) -> Vec<Named> {
                 claimed_type: claimed,
                 sha256: None,
                 filename: None,
+                // Twilio does not say; the animated maximum is the one that holds for both.
+                animated: true,
             })
         })
         .collect()

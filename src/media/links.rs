@@ -7,7 +7,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::clock::Millis;
-use crate::store::{Db, StoreResult};
+use crate::store::{Db, StoreError, StoreResult};
 
 /// How long Twilio has to fetch the file (it fetches within seconds; a
 /// retried send makes a new link).
@@ -15,22 +15,42 @@ pub const VALID_MS: Millis = 2 * 60 * 60 * 1000;
 
 const KEY_NAME: &str = "media_links";
 
-/// The desk's link key, made on first use.
+/// The desk's link key, made on first use (read from the reader pool once it exists).
 pub async fn key(db: &Db, now: Millis) -> StoreResult<Vec<u8>> {
-    let fresh = hex::encode(rand::random::<[u8; 32]>());
-    sqlx::query(
-        "INSERT INTO desk_keys (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(KEY_NAME)
-    .bind(&fresh)
-    .bind(now)
-    .execute(db.writer())
-    .await?;
-    let value: String = sqlx::query_scalar("SELECT value FROM desk_keys WHERE name = $1")
+    let value = match read_key(db.reader()).await? {
+        Some(v) => v,
+        None => {
+            let fresh = hex::encode(rand::random::<[u8; 32]>());
+            sqlx::query(
+                "INSERT INTO desk_keys (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(KEY_NAME)
+            .bind(&fresh)
+            .bind(now)
+            .execute(db.writer())
+            .await?;
+            read_key(db.writer()).await?.unwrap_or(fresh)
+        }
+    };
+    hex::decode(&value).map_err(|_| {
+        StoreError::File(format!(
+            "desk_keys.{KEY_NAME} is not hex; delete the row and the desk makes a new key (links already sent stop working)"
+        ))
+    })
+}
+
+async fn read_key(pool: &sqlx::AnyPool) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT value FROM desk_keys WHERE name = $1")
         .bind(KEY_NAME)
-        .fetch_one(db.writer())
-        .await?;
-    Ok(hex::decode(value).unwrap_or_default())
+        .fetch_optional(pool)
+        .await
+}
+
+/// Whether a link could be the desk's at all: not expired, a signature of
+/// the right shape. Checked before the key is read, so a flood of made-up
+/// links costs no database work.
+pub fn plausible(expires: Millis, sig: &str, now: Millis) -> bool {
+    expires >= now && sig.len() == 64 && sig.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn mac(key: &[u8], id: &str, expires: Millis) -> Hmac<Sha256> {

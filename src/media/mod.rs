@@ -21,7 +21,7 @@ mod views;
 pub use detect::{Detected, detect};
 pub use fetch::Fetcher;
 pub use inbound::record_inbound;
-pub use store::FileStore;
+pub use store::{FileStore, Kept};
 pub use thumb::make as thumbnail;
 pub use views::{
     Card, MediaView, Place, Served, cards, for_events, latest_for_conversations, open_for,

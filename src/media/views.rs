@@ -217,6 +217,9 @@ pub async fn outbound_file(
     sig: &str,
     now: Millis,
 ) -> StoreResult<Option<Served>> {
+    if !links::plausible(expires, sig, now) {
+        return Ok(None);
+    }
     let key = links::key(db, now).await?;
     if !links::verify(&key, id, expires, sig, now) {
         return Ok(None);

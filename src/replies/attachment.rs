@@ -9,7 +9,7 @@ use sqlx::{Any, Transaction};
 
 use super::ReplyError;
 use crate::clock::Millis;
-use crate::media::{self, FileStore};
+use crate::media::{self, FileStore, Kept};
 use crate::model::{MessageKind, Provider};
 use crate::store::StoreResult;
 
@@ -76,24 +76,20 @@ pub fn check(upload: &Upload, provider: Provider) -> Result<(MessageKind, String
 }
 
 /// Keeps the file's bytes (before the reply is queued) and answers its media id.
-pub async fn keep(
-    files: &FileStore,
-    upload: &Upload,
-    mime: &str,
-) -> StoreResult<(String, &'static str, bool)> {
+pub async fn keep(files: &FileStore, upload: &Upload, mime: &str) -> StoreResult<(String, Kept)> {
     let id = uuid::Uuid::now_v7().to_string();
-    let bytes = upload.bytes.clone();
-    let image = mime.starts_with("image/");
-    let thumbnail = if image {
-        tokio::task::spawn_blocking(move || crate::media::thumbnail(&bytes))
+    let thumbnail = if mime.starts_with("image/") {
+        let image = upload.bytes.clone();
+        // A decoder that panics costs the thumbnail, never the file.
+        tokio::task::spawn_blocking(move || crate::media::thumbnail(&image))
             .await
             .ok()
             .flatten()
     } else {
         None
     };
-    let stored_in = files.put(&id, &upload.bytes, thumbnail.as_deref()).await?;
-    Ok((id, stored_in, thumbnail.is_some()))
+    let kept = files.put(&id, upload.bytes.clone(), thumbnail).await?;
+    Ok((id, kept))
 }
 
 /// The media row of a kept attachment, in the reply's transaction.
@@ -106,8 +102,7 @@ pub async fn record(
     kind: MessageKind,
     upload: &Upload,
     mime: &str,
-    stored_in: &str,
-    has_thumbnail: bool,
+    kept: Kept,
     now: Millis,
 ) -> StoreResult<()> {
     sqlx::query(
@@ -123,8 +118,8 @@ pub async fn record(
     .bind(&upload.filename)
     .bind(i64::try_from(upload.bytes.len()).unwrap_or(i64::MAX))
     .bind(hex::encode(Sha256::digest(&upload.bytes)))
-    .bind(stored_in)
-    .bind(i64::from(has_thumbnail))
+    .bind(kept.place)
+    .bind(i64::from(kept.thumbnail))
     .bind(now)
     .execute(&mut **tx)
     .await?;

@@ -304,9 +304,8 @@ impl Replies {
         let attached = match &request {
             Request::Attachment { upload, .. } => {
                 let (media_kind, mime) = attachment::check(upload, self.provider(c)?)?;
-                let (media_id, stored_in, thumb) =
-                    attachment::keep(&self.files, upload, &mime).await?;
-                Some((media_id, media_kind, mime, stored_in, thumb))
+                let (media_id, kept) = attachment::keep(&self.files, upload, &mime).await?;
+                Some((media_id, media_kind, mime, kept))
             }
             _ => None,
         };
@@ -318,10 +317,8 @@ impl Replies {
             "text"
         };
         let mut tx = self.db.writer().begin().await?;
-        if let (
-            Some((media_id, media_kind, mime, stored_in, thumb)),
-            Request::Attachment { upload, .. },
-        ) = (&attached, &request)
+        if let (Some((media_id, media_kind, mime, kept)), Request::Attachment { upload, .. }) =
+            (&attached, &request)
         {
             attachment::record(
                 &mut tx,
@@ -331,8 +328,7 @@ impl Replies {
                 *media_kind,
                 upload,
                 mime,
-                stored_in,
-                *thumb,
+                *kept,
                 now,
             )
             .await?;
@@ -369,6 +365,9 @@ impl Replies {
             == 1;
         if !inserted {
             tx.rollback().await?;
+            if let Some((media_id, _, _, kept)) = &attached {
+                self.files.delete(media_id, kept.place).await?;
+            }
             return self
                 .existing(&key)
                 .await?

@@ -109,10 +109,16 @@ pub struct Worker {
     pace: Arc<Mutex<Pace>>,
     wake: Arc<tokio::sync::Notify>,
     files: crate::media::FileStore,
+    /// The channels' clients with the upload timeout (attachments to Meta).
+    uploads: Arc<Senders>,
 }
 
 /// Replies claimed per round.
 const BATCH: i64 = 32;
+/// How long an attachment's upload to Meta may take.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
+/// The claim while a file is uploaded: the upload and a margin.
+const UPLOAD_LEASE_MS: Millis = 330_000;
 
 impl Worker {
     pub fn new(
@@ -126,6 +132,7 @@ impl Worker {
     ) -> Worker {
         Worker {
             files: crate::media::FileStore::new(db.clone(), config.media.directory.clone()),
+            uploads: Arc::new(Senders::with_timeout(&config, UPLOAD_TIMEOUT)),
             db,
             clock,
             senders,
@@ -285,10 +292,29 @@ impl Worker {
             return self.record(&c, refused).await;
         }
         let attached = match &c.media_id {
-            Some(media_id) => match self.attachment(&c, sender, media_id).await? {
-                Ok(content) => Some(content),
-                Err(not_yet) => return self.record(&c, not_yet).await,
-            },
+            Some(media_id) => {
+                // An upload may take minutes: the claim covers it, then the send.
+                if !self.renew_for(&c, UPLOAD_LEASE_MS).await? {
+                    return Ok(());
+                }
+                let prepared = match self.attachment(&c, sender, media_id).await {
+                    Ok(prepared) => prepared,
+                    // Nothing has left yet: it is safe to try again.
+                    Err(e) => Err(Sent::Retry {
+                        code: None,
+                        reason: format!("the attached file could not be read: {e}"),
+                        after: None,
+                    }),
+                };
+                match prepared {
+                    Ok(content) if self.renew(&c).await? => Some(content),
+                    Ok(_) => {
+                        tracing::warn!(reply = %c.id, "a reply's claim ran out while its file was uploaded; it was not sent by this instance");
+                        return Ok(());
+                    }
+                    Err(not_yet) => return self.record(&c, not_yet).await,
+                }
+            }
             None => None,
         };
         let started = Instant::now();
@@ -323,7 +349,7 @@ impl Worker {
         let uploaded: Option<String> = r.try_get(4)?;
         let kind = MessageKind::parse(&kind).unwrap_or(MessageKind::Document);
         let link = match sender {
-            Sender::Meta(meta) => match uploaded {
+            Sender::Meta(sender) => match uploaded {
                 Some(id) => id,
                 None => {
                     let Some(bytes) = self
@@ -335,6 +361,11 @@ impl Worker {
                     };
                     let name = filename.clone().unwrap_or_else(|| "file".into());
                     let mime = mime.unwrap_or_else(|| "application/octet-stream".into());
+                    // The upload's own client: a 100 MB document outlasts a send's timeout.
+                    let meta = match self.uploads.get(&c.channel) {
+                        Ok(Sender::Meta(m)) => m,
+                        _ => sender,
+                    };
                     match meta.upload(&c.from_number, bytes, &mime, &name).await {
                         Ok(id) => {
                             sqlx::query("UPDATE media SET provider_media_id = $1 WHERE id = $2")
@@ -349,7 +380,7 @@ impl Worker {
                 }
             },
             Sender::Twilio(_) => {
-                let Some(base) = self.config.public_url.as_deref().filter(|u| !u.is_empty()) else {
+                let Some(base) = self.twilio_base(&c.channel) else {
                     return refused(
                         "Twilio fetches attachments from the desk, but public_url is not set; set it to the address Twilio can reach".into(),
                     );
@@ -358,7 +389,7 @@ impl Worker {
                 let key = crate::media::links::key(&self.db, now).await?;
                 let path =
                     crate::media::links::sign(&key, media_id, now + crate::media::links::VALID_MS);
-                format!("{}{path}", base.trim_end_matches('/'))
+                format!("{base}{path}")
             }
         };
         Ok(Ok(Content::Media {
@@ -369,13 +400,38 @@ impl Worker {
         }))
     }
 
+    /// Where Twilio reaches the desk: the origin of the channel's webhook
+    /// address (Twilio already posts there), else the desk's `public_url`.
+    fn twilio_base(&self, channel: &str) -> Option<String> {
+        let webhook = self
+            .config
+            .channels
+            .iter()
+            .find(|c| c.name == channel)
+            .and_then(|c| c.public_url.as_deref())
+            .and_then(|u| reqwest::Url::parse(u).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null");
+        webhook.or_else(|| {
+            self.config
+                .public_url
+                .as_deref()
+                .filter(|u| !u.is_empty())
+                .map(|u| u.trim_end_matches('/').to_string())
+        })
+    }
+
     /// Extends this instance's claim on `c`; false when it is no longer ours.
     async fn renew(&self, c: &Claimed) -> StoreResult<bool> {
+        self.renew_for(c, self.lease_ms()).await
+    }
+
+    async fn renew_for(&self, c: &Claimed, ms: Millis) -> StoreResult<bool> {
         let now = self.clock.now_ms();
         let renewed = sqlx::query(
             "UPDATE replies SET lease_until = $1 WHERE id = $2 AND state = 'sending' AND lease_owner = $3",
         )
-        .bind(now + self.lease_ms())
+        .bind(now + ms)
         .bind(&c.id)
         .bind(&self.instance)
         .execute(self.db.writer())
