@@ -8,11 +8,11 @@
 //! no query scans the whole table; classification (a pure function) runs on
 //! a blocking thread while the next batch is read.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use crate::classify::{Classification, Reply, RuleSet};
 use crate::clock::Millis;
@@ -22,6 +22,32 @@ use std::collections::HashMap;
 
 /// Replies read per query.
 const BATCH: usize = 5_000;
+
+/// Changed replies a kept report lists (the page shows as many).
+pub const KEPT_CHANGES: usize = 200;
+
+/// The moves map as a list: JSON map keys must be strings.
+mod moves_as_list {
+    use super::Category;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(
+        moves: &BTreeMap<(Category, Category), usize>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let list: Vec<(Category, Category, usize)> =
+            moves.iter().map(|((a, b), n)| (*a, *b, *n)).collect();
+        list.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<(Category, Category), usize>, D::Error> {
+        let list = Vec::<(Category, Category, usize)>::deserialize(d)?;
+        Ok(list.into_iter().map(|(a, b, n)| ((a, b), n)).collect())
+    }
+}
 
 /// What to replay.
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +79,7 @@ impl Progress {
 }
 
 /// One reply whose category would change.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Change {
     pub event_id: i64,
     pub message_id: Option<String>,
@@ -75,7 +101,7 @@ impl Change {
 }
 
 /// What a dry run found.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
     pub replayed: usize,
     pub changed: usize,
@@ -87,14 +113,27 @@ pub struct Report {
     pub candidate_version: String,
     pub before: BTreeMap<Category, usize>,
     pub after: BTreeMap<Category, usize>,
+    #[serde(with = "moves_as_list")]
     pub moves: BTreeMap<(Category, Category), usize>,
     /// Lost opt-outs first, then the most recent first.
     pub changes: Vec<Change>,
+    /// Counted before `changes` was cut to what a page shows.
+    #[serde(default)]
+    lost: Option<usize>,
 }
 
 impl Report {
     pub fn lost_opt_outs(&self) -> usize {
-        self.changes.iter().filter(|c| c.loses_opt_out()).count()
+        self.lost
+            .unwrap_or_else(|| self.changes.iter().filter(|c| c.loses_opt_out()).count())
+    }
+
+    /// The report as a job keeps it: the counts whole, the first
+    /// `KEPT_CHANGES` changed replies listed.
+    pub fn for_keeping(mut self) -> Report {
+        self.lost = Some(self.lost_opt_outs());
+        self.changes.truncate(KEPT_CHANGES);
+        self
     }
 
     /// The command line's `--json` form.
@@ -412,57 +451,4 @@ fn replay_rows(active: &RuleSet, candidate: &RuleSet, rows: &[Stored]) -> Report
         });
     }
     part
-}
-
-/// A dry run started from the browser, polled for its progress.
-#[derive(Debug)]
-pub struct Job {
-    pub id: String,
-    /// The user who started it: only they see it.
-    pub owner: String,
-    pub file: String,
-    pub started_at: Millis,
-    pub progress: Progress,
-    result: OnceLock<Result<Report, String>>,
-}
-
-impl Job {
-    pub fn is_finished(&self) -> bool {
-        self.result.get().is_some()
-    }
-
-    pub fn result(&self) -> Option<&Result<Report, String>> {
-        self.result.get()
-    }
-}
-
-/// Starts a dry run in the background and returns its job.
-pub fn start(
-    db: Db,
-    active: Arc<RuleSet>,
-    candidate: Arc<RuleSet>,
-    options: Options,
-    owner: &str,
-    file: &str,
-    now: Millis,
-) -> Arc<Job> {
-    let job = Arc::new(Job {
-        id: uuid::Uuid::new_v4().simple().to_string(),
-        owner: owner.to_string(),
-        file: file.to_string(),
-        started_at: now,
-        progress: Progress::default(),
-        result: OnceLock::new(),
-    });
-    let running = job.clone();
-    tokio::spawn(async move {
-        let result = run(&db, active, candidate, options, &running.progress)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "dry run failed");
-                e.to_string()
-            });
-        let _ = running.result.set(result);
-    });
-    job
 }

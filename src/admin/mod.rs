@@ -13,13 +13,12 @@ pub mod cli;
 pub mod corrections;
 pub mod deliveries;
 pub mod dry_run;
+pub mod jobs;
 pub mod rules;
 pub mod settings;
 pub mod users;
 
 use serde::Deserialize;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use crate::store::StoreError;
 
@@ -73,44 +72,22 @@ impl AdminConfig {
     }
 }
 
-/// Administration's share of the running desk: dry runs in progress and the
-/// lock that makes activations one at a time.
-#[derive(Debug, Default)]
+/// Administration's share of the running desk: the lock that makes
+/// activations one at a time, and this instance's name for the jobs it runs.
+#[derive(Debug)]
 pub struct AdminState {
     /// Held while a rules file is checked against the disk, written and
     /// activated, so two admins' activations never interleave.
     pub activation: tokio::sync::Mutex<()>,
-    jobs: Mutex<HashMap<String, Arc<dry_run::Job>>>,
+    pub instance: String,
 }
 
-/// Finished dry runs kept for their pages; older ones are forgotten.
-const KEPT_JOBS: usize = 16;
-
-impl AdminState {
-    /// Keeps a dry-run job so its progress and result can be polled.
-    pub fn add_job(&self, job: Arc<dry_run::Job>) {
-        let mut jobs = self.jobs();
-        if jobs.len() >= KEPT_JOBS
-            && let Some(oldest) = jobs
-                .values()
-                .filter(|j| j.is_finished())
-                .min_by_key(|j| j.started_at)
-                .map(|j| j.id.clone())
-        {
-            jobs.remove(&oldest);
+impl Default for AdminState {
+    fn default() -> Self {
+        AdminState {
+            activation: tokio::sync::Mutex::new(()),
+            instance: format!("desk-{}", uuid::Uuid::new_v4().simple()),
         }
-        jobs.insert(job.id.clone(), job);
-    }
-
-    pub fn job(&self, id: &str) -> Option<Arc<dry_run::Job>> {
-        self.jobs().get(id).cloned()
-    }
-
-    fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<dry_run::Job>>> {
-        // The map stays consistent even if a holder panicked.
-        self.jobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -524,3 +524,53 @@ on_both_databases! {
         assert!(page.contains("id=\"codes-errors\"") && page.contains("data-line=\"4\""), "{page}");
     }
 }
+
+admin_test! {
+    async fn a_dry_run_whose_instance_stopped_is_shown_failed_not_running(app: TestApp, rules: TempRules) {
+        let _ = &rules;
+        let admin = app.sign_in_as("admin@example.com", "admin").await;
+        let owner: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'admin@example.com'")
+            .fetch_one(app.db().reader()).await.unwrap();
+        // A job left running by an instance that has not been heard from for a minute.
+        sqlx::query("INSERT INTO jobs (id, kind, owner, subject, instance, state, done, total, started_at, heartbeat_at) \
+                     VALUES ('lost', 'dry_run', $1, '70-noise.toml', 'desk-gone', 'running', 10, 100, $2, $2)")
+            .bind(&owner).bind(app.now() - 60_000).execute(app.db().writer()).await.unwrap();
+        sqlx::query("INSERT INTO jobs (id, kind, owner, subject, instance, state, done, total, started_at, heartbeat_at) \
+                     VALUES ('alive', 'dry_run', $1, '70-noise.toml', 'desk-busy', 'running', 40, 100, $2, $2)")
+            .bind(&owner).bind(app.now() - 5_000).execute(app.db().writer()).await.unwrap();
+        let html = admin.get("/admin/dry-runs/lost").await.text().await.unwrap();
+        assert!(html.contains("stopped before it finished"), "{html}");
+        let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = 'lost'").fetch_one(app.db().reader()).await.unwrap();
+        assert_eq!(state, "failed");
+        let html = admin.get("/admin/dry-runs/alive").await.text().await.unwrap();
+        assert!(html.contains("id=\"dry-run-progress\"") && html.contains("40"), "a job heard from recently is still running: {html}");
+    }
+}
+
+crate::test_case! {
+    needs [POSTGRES]
+    /// Behind a load balancer: a dry run started on one desk is followed to its result on another.
+    async fn a_dry_run_started_on_one_desk_is_followed_on_another() {
+        let (one, rules) = spawn_with_rules(Backend::Postgres).await;
+        seed_replies(&one).await;
+        one.route_now().await;
+        let url = one.pg_url().unwrap();
+        let two = TestApp::spawn_configured(Backend::Postgres, "", move |c| c.database_url = url.clone()).await;
+        let admin = one.sign_in_as("admin@example.com", "admin").await;
+        let text = rules.read(FILE);
+        let form = [("text", candidate(&rules)), ("base_sha", sha256(&text)), ("days", "7".into())];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let html = admin.hx_post(&format!("/admin/rules/{FILE}/dry-run"), &form).await.text().await.unwrap();
+        let job = html.split("/admin/dry-runs/").nth(1).unwrap().split('"').next().unwrap().to_string();
+        // The same signed-in browser, its next request reaching the other desk.
+        let elsewhere = Session { client: admin.client.clone(), csrf: admin.csrf.clone(), base: two.base.clone() };
+        let mut result = String::new();
+        for _ in 0..200 {
+            result = elsewhere.get(&format!("/admin/dry-runs/{job}")).await.text().await.unwrap();
+            if result.contains("dry-run-summary") { break; }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(attr_after(&result, "id=\"dry-run-summary\"", "data-changed"), Some(5), "{result}");
+        assert_eq!(attr_after(&result, "id=\"dry-run-lost-opt-outs\"", "data-count"), Some(2));
+    }
+}

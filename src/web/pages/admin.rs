@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use super::{Chrome, htmx, render};
 use crate::admin::dry_run::{self, Options, Report};
+use crate::admin::jobs::State as JobState;
 use crate::admin::rules::{self, Activated, Change, DiffLine, Kind};
 use crate::admin::{AdminError, MAX_DRY_RUN_DAYS, Problem, corrections};
 use crate::model::Category;
@@ -542,17 +543,23 @@ pub async fn dry_run(
     };
     let active = state.rules.current();
     e.result = if htmx(&headers) {
-        let job = dry_run::start(
+        let job = crate::admin::jobs::start_dry_run(
             state.db.clone(),
+            state.clock.clone(),
+            &state.admin.instance,
             active,
             candidate,
             options,
             &current.user.id,
             &e.file,
-            now,
-        );
-        state.admin.add_job(job.clone());
-        running(&job)
+        )
+        .await?;
+        Outcome::Running {
+            job,
+            done: 0,
+            total: 0,
+            percent: 0,
+        }
     } else {
         let progress = dry_run::Progress::default();
         let report = dry_run::run(&state.db, active, candidate, options, &progress).await?;
@@ -561,46 +568,44 @@ pub async fn dry_run(
     Ok(e.respond(&state, &current, &headers).await)
 }
 
-fn running(job: &dry_run::Job) -> Outcome {
-    Outcome::Running {
-        job: job.id.clone(),
-        done: job.progress.done(),
-        total: job.progress.total(),
-        percent: job.progress.percent(),
-    }
-}
-
-/// A dry run's progress, or its result once finished (polled by htmx).
+/// A dry run's progress, or its result once finished (polled by htmx), from
+/// whichever instance runs it.
 pub async fn dry_run_status(
     State(state): State<AppState>,
     Admin(current): Admin,
     Path(id): Path<String>,
-) -> Response {
-    let job = state.admin.job(&id).filter(|j| j.owner == current.user.id);
-    let (file, result) = match &job {
+) -> Result<Response, WebError> {
+    let now = state.clock.now_ms();
+    let job = crate::admin::jobs::get(&state.db, &id, now)
+        .await?
+        .filter(|j| j.owner == current.user.id);
+    let (file, result) = match job {
         None => (
             String::new(),
-            Outcome::Message(
-                "This dry run is not known to this desk (it restarted, or ran on another instance). Run it again.".into(),
-            ),
+            Outcome::Message("This dry run is not known to the desk. Run it again.".into()),
         ),
         Some(job) => (
-            job.file.clone(),
-            match job.result() {
-                None => running(job),
-                Some(Ok(report)) => Outcome::DryRun(Box::new(dry_run_view(report))),
-                Some(Err(e)) => Outcome::Failed(format!("The dry run failed: {e}")),
+            job.subject,
+            match job.state {
+                JobState::Running { done, total } => Outcome::Running {
+                    job: job.id,
+                    done,
+                    total,
+                    percent: (done * 100).checked_div(total).unwrap_or(0),
+                },
+                JobState::Done(report) => Outcome::DryRun(Box::new(dry_run_view(&report))),
+                JobState::Failed(e) => Outcome::Failed(format!("The dry run failed: {e}")),
             },
         ),
     };
-    render(&ResultFragment {
+    Ok(render(&ResultFragment {
         file,
         comment: String::new(),
         comment_error: None,
         oob: false,
         new_sha: None,
         result,
-    })
+    }))
 }
 
 /// Activate: refuse if the file changed on disk, check, write, reload, record.
