@@ -8,7 +8,7 @@ use super::precedence::{Decision, Effect, LedgerEvent, Query, Reason, decide};
 use crate::clock::Millis;
 use crate::contacts::identity;
 use crate::model::{PrefChannel, Purpose};
-use crate::store::{Db, StoreError, StoreResult, fixed_chunks, placeholders, values_rows};
+use crate::store::{Backend, Db, StoreError, StoreResult, fixed_chunks, placeholders, values_rows};
 
 /// A preference event about to be written.
 #[derive(Debug, Clone)]
@@ -115,11 +115,14 @@ async fn same_person(db: &Db, contact_id: &str) -> StoreResult<Vec<String>> {
 /// events at that class's latest instant. Index lookups, not a scan, however
 /// long the contact's history.
 pub async fn eligibility(db: &Db, contact_id: &str, query: Query) -> StoreResult<Decision> {
-    let ids = same_person(db, contact_id).await?;
     let purposes: &[Purpose] = match query.purpose {
         Purpose::Marketing => &[Purpose::Marketing, Purpose::All],
         Purpose::All => &[Purpose::All],
     };
+    if matches!(db.backend(), Backend::Postgres) {
+        return eligibility_in_one_query(db, contact_id, query, purposes).await;
+    }
+    let ids = same_person(db, contact_id).await?;
     // The latest event of each effect and purpose that can decide: a handful
     // of index descents, whatever the length of the history.
     let mut parts = Vec::new();
@@ -157,6 +160,56 @@ pub async fn eligibility(db: &Db, contact_id: &str, query: Query) -> StoreResult
         .max()
     {
         Some(since) if query.channel == PrefChannel::Whatsapp => {
+            reach_evidence_after(db, &ids, since).await?
+        }
+        _ => Vec::new(),
+    };
+    Ok(decide(query, &events, &reach))
+}
+
+/// The same answer on PostgreSQL in one round trip: the person's records
+/// and, for each of them and each effect and purpose that can decide, the
+/// latest event by a `LATERAL` index descent (SQLite, in process, has no
+/// round trips to save and no `LATERAL`).
+async fn eligibility_in_one_query(
+    db: &Db,
+    contact_id: &str,
+    query: Query,
+    purposes: &[Purpose],
+) -> StoreResult<Decision> {
+    let keys: Vec<String> = Effect::ALL
+        .iter()
+        .flat_map(|e| {
+            purposes
+                .iter()
+                .map(move |p| format!("('{}', '{}')", e.as_str(), p.as_str()))
+        })
+        .collect();
+    let sql = format!(
+        "WITH person AS (SELECT $1::text AS id UNION SELECT id FROM contacts WHERE wa_user_id IS NOT NULL \
+           AND wa_user_id = (SELECT wa_user_id FROM contacts WHERE id = $1)) \
+         SELECT e.* FROM person p CROSS JOIN (VALUES {}) AS k(effect, purpose) CROSS JOIN LATERAL \
+           (SELECT {COLUMNS} FROM preference_events WHERE contact_id = p.id AND channel = $2 \
+            AND effect = k.effect AND purpose = k.purpose ORDER BY occurred_at DESC LIMIT 1) AS e",
+        keys.join(", ")
+    );
+    let rows = sqlx::query(&sql)
+        .bind(contact_id)
+        .bind(query.channel.as_str())
+        .fetch_all(db.reader())
+        .await?;
+    let events = rows
+        .iter()
+        .map(event_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let unreachable_since = events
+        .iter()
+        .filter(|e| e.effect == Effect::Unreachable)
+        .map(|e| e.occurred_at)
+        .max();
+    let reach = match unreachable_since {
+        Some(since) if query.channel == PrefChannel::Whatsapp => {
+            let ids = same_person(db, contact_id).await?;
             reach_evidence_after(db, &ids, since).await?
         }
         _ => Vec::new(),
