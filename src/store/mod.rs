@@ -8,6 +8,8 @@
 //! the same. This module owns connecting, migrations and storage errors; the
 //! domain modules own their queries.
 
+pub mod backup;
+
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;

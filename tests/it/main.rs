@@ -11,6 +11,7 @@ mod helpers;
 
 mod admin;
 mod api;
+mod backup;
 mod conformance;
 mod contacts;
 mod crash;
