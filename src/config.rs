@@ -64,7 +64,7 @@ pub struct Config {
     /// (also `REPLYDESK_METRICS_TOKEN`); point Prometheus's
     /// `authorization: { credentials: … }` at it. Never shown or logged.
     #[serde(default)]
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<Secret>,
     /// Largest webhook body accepted, in bytes. Meta documents payloads up to 3 MB.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -268,7 +268,7 @@ pub struct FallbackConfig {
     pub url: Option<String>,
     /// HMAC-SHA256 key for the `X-Replydesk-Signature` header.
     #[serde(default)]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
 }
 
 /// Parses a duration written for people ("15m", "4h", "1d", "90s", "1h 30m")
@@ -507,7 +507,7 @@ impl Config {
             self.rules_dir.clone_from(dir);
         }
         if let Some(token) = &overrides.metrics_token {
-            self.metrics_token = Some(token.clone());
+            self.metrics_token = Some(Secret::new(token.clone()));
         }
         for c in &mut self.channels {
             let var = |suffix: &str| {
@@ -773,6 +773,28 @@ mod tests {
         c.apply(&Overrides::default());
         c.validate()?;
         Ok(c)
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let c = parse(
+            "metrics_token = \"prom-token-1\"\n[fallback]\nurl = \"https://crm.example/hook\"\nsecret = \"fallback-key-2\"\n\
+             [[channel]]\nname = \"main\"\nprovider = \"meta\"\napp_secret = \"app-secret-3\"\nverify_token = \"verify-4\"\n\
+             access_token = \"EAAG-5\"\n[[channel]]\nname = \"tw\"\nprovider = \"twilio\"\nauth_token = \"twilio-6\"\n\
+             public_url = \"https://desk.example/webhooks/twilio/tw\"\naccount_sid = \"AC1\"\n",
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in [
+            "prom-token-1",
+            "fallback-key-2",
+            "app-secret-3",
+            "verify-4",
+            "EAAG-5",
+            "twilio-6",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shows in Debug");
+        }
     }
 
     #[test]

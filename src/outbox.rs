@@ -74,11 +74,11 @@ pub trait Deliver: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub struct HttpDelivery {
     client: reqwest::Client,
-    secret: Option<String>,
+    secret: Option<crate::secret::Secret>,
 }
 
 impl HttpDelivery {
-    pub fn new(secret: Option<String>) -> HttpDelivery {
+    pub fn new(secret: Option<crate::secret::Secret>) -> HttpDelivery {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -111,7 +111,7 @@ impl Deliver for HttpDelivery {
             if let Some(secret) = &self.secret {
                 req = req.header(
                     "x-replydesk-signature",
-                    sign_body(secret, row.payload.as_bytes()),
+                    sign_body(secret.expose(), row.payload.as_bytes()),
                 );
             }
             let response = req

@@ -27,7 +27,12 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Prometheus metrics; with `metrics_token` set, only for that bearer token.
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = state.config.metrics_token.as_deref() {
+    if let Some(token) = state
+        .config
+        .metrics_token
+        .as_ref()
+        .map(crate::secret::Secret::expose)
+    {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())

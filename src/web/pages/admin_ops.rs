@@ -237,7 +237,12 @@ async fn settings_view(
             "not configured: escalations are written as .eml files".into()
         },
         fallback_url: c.fallback.url.clone().unwrap_or_else(|| "(not set)".into()),
-        fallback_secret: settings::mask(c.fallback.secret.as_deref()),
+        fallback_secret: settings::mask(
+            c.fallback
+                .secret
+                .as_ref()
+                .map(crate::secret::Secret::expose),
+        ),
         dry_run_days: c.admin.dry_run_days,
         dry_run_cap: c.admin.dry_run_cap,
         codes,
