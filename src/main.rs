@@ -132,6 +132,9 @@ enum ContactsAction {
     /// contact in E.164). Bad rows are reported by line and skipped; running
     /// it twice changes nothing. Exits 1 when some rows were bad.
     Import { file: PathBuf },
+    /// Write everything the desk holds about the person with this number
+    /// (E.164) as JSON to standard output: a subject access request.
+    Export { phone: String },
 }
 
 #[derive(Subcommand)]
@@ -282,6 +285,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Contacts {
             action: ContactsAction::Import { file },
         }) => import_contacts(load_config(&cli)?, file),
+        Some(Command::Contacts {
+            action: ContactsAction::Export { phone },
+        }) => {
+            let config = load_config(&cli)?;
+            let phone = replydesk::contacts::phone::parse(phone)
+                .map_err(|e| anyhow::anyhow!("{phone:?} is not a phone number: {e}"))?;
+            runtime()?.block_on(async {
+                let db = Db::connect(&config.database_url, config.sqlite_synchronous).await?;
+                match replydesk::contacts::export::export(&db, &phone).await? {
+                    Some(all) => {
+                        println!("{}", serde_json::to_string_pretty(&all)?);
+                        anyhow::Ok(ExitCode::SUCCESS)
+                    }
+                    None => {
+                        eprintln!("the desk holds nothing about {phone}");
+                        anyhow::Ok(ExitCode::from(1))
+                    }
+                }
+            })
+        }
         Some(Command::Templates {
             action: TemplatesAction::Sync,
         }) => sync_templates(load_config(&cli)?),

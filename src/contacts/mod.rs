@@ -4,6 +4,7 @@
 //! CSV import that gives contacts their email address, so fallback and
 //! cross-channel decisions have somewhere to point.
 
+pub mod export;
 pub mod identity;
 pub mod phone;
 pub mod repair;

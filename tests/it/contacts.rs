@@ -341,3 +341,20 @@ each_database! {
         assert_eq!(replydesk::contacts::repair::canonical_phones(app.db(), T0).await.unwrap(), 0, "once");
     }
 }
+
+each_database! {
+    async fn a_subject_access_export_holds_everything_about_the_person(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let conversation = app.conversation_for("16315558081", "wamid.SAR1", "How much does it cost?").await;
+        assert_eq!(app.post_meta(&meta_text("16315558081", "wamid.SAR2", "STOP", T0 / 1000 + 60)).await.status(), 200);
+        app.route_now().await;
+        let all = replydesk::contacts::export::export(app.db(), "+16315558081").await.unwrap().expect("known");
+        assert_eq!(all["contacts"][0]["phone"], "+16315558081");
+        let texts: Vec<&str> = all["events"].as_array().unwrap().iter().filter_map(|e| e["body"].as_str()).collect();
+        assert!(texts.contains(&"How much does it cost?") && texts.contains(&"STOP"), "{texts:?}");
+        assert!(all["preference_events"].as_array().unwrap().iter().any(|p| p["effect"] == "opt_out"), "the ledger is in it");
+        assert!(all["conversations"].as_array().unwrap().iter().any(|c| c["id"] == conversation.as_str()));
+        assert!(!all["conversation_log"].as_array().unwrap().is_empty(), "and what was done in their conversations");
+        assert!(replydesk::contacts::export::export(app.db(), "+16315550000").await.unwrap().is_none(), "nothing about a stranger");
+    }
+}
