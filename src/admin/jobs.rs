@@ -50,6 +50,7 @@ pub async fn start_dry_run(
 ) -> StoreResult<String> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let now = clock.now_ms();
+    sweep(&db, now).await?;
     sqlx::query(
         "INSERT INTO jobs (id, kind, owner, subject, instance, state, started_at, heartbeat_at) \
          VALUES ($1, 'dry_run', $2, $3, $4, 'running', $5, $5)",
@@ -122,29 +123,40 @@ async fn finish(db: &Db, id: &str, result: StoreResult<Report>, now: Millis) -> 
     Ok(())
 }
 
-/// A job, as it stands now. A running job whose instance has not been heard
-/// from for `STALE_MS` is marked failed first.
-pub async fn get(db: &Db, id: &str, now: Millis) -> StoreResult<Option<Job>> {
-    sqlx::query(
-        "UPDATE jobs SET state = 'failed', finished_at = $1, \
-           error = 'the instance running it stopped before it finished; run it again' \
-         WHERE id = $2 AND state = 'running' AND heartbeat_at < $3",
+const LOST: &str = "the instance running it stopped before it finished; run it again";
+
+/// Marks failed every running job whose instance has not been heard from
+/// for `STALE_MS`; run when a job starts, so reading a job's page writes
+/// nothing.
+pub async fn sweep(db: &Db, now: Millis) -> StoreResult<u64> {
+    let swept = sqlx::query(
+        "UPDATE jobs SET state = 'failed', finished_at = $1, error = $2 \
+         WHERE state = 'running' AND heartbeat_at < $3",
     )
     .bind(now)
-    .bind(id)
+    .bind(LOST)
     .bind(now - STALE_MS)
     .execute(db.writer())
-    .await?;
+    .await?
+    .rows_affected();
+    Ok(swept)
+}
+
+/// A job, as it stands now: a running job whose instance has not been
+/// heard from for `STALE_MS` is shown failed.
+pub async fn get(db: &Db, id: &str, now: Millis) -> StoreResult<Option<Job>> {
     let row = sqlx::query(
-        "SELECT owner, subject, state, done, total, result, error FROM jobs WHERE id = $1",
+        "SELECT owner, subject, state, done, total, result, error, heartbeat_at FROM jobs WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(db.writer())
+    .fetch_optional(db.reader())
     .await?;
     let Some(r) = row else { return Ok(None) };
     let count = |n: i64| usize::try_from(n).unwrap_or(0);
     let state: String = r.try_get("state")?;
+    let heartbeat: Millis = r.try_get("heartbeat_at")?;
     let state = match state.as_str() {
+        "running" if heartbeat < now - STALE_MS => State::Failed(LOST.into()),
         "running" => State::Running {
             done: count(r.try_get("done")?),
             total: count(r.try_get("total")?),

@@ -540,6 +540,10 @@ admin_test! {
             .bind(&owner).bind(app.now() - 5_000).execute(app.db().writer()).await.unwrap();
         let html = admin.get("/admin/dry-runs/lost").await.text().await.unwrap();
         assert!(html.contains("stopped before it finished"), "{html}");
+        // Reading the page wrote nothing; the next job to start marks it failed for good.
+        let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = 'lost'").fetch_one(app.db().reader()).await.unwrap();
+        assert_eq!(state, "running");
+        assert_eq!(replydesk::admin::jobs::sweep(app.db(), app.now()).await.unwrap(), 1, "only the lost one");
         let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = 'lost'").fetch_one(app.db().reader()).await.unwrap();
         assert_eq!(state, "failed");
         let html = admin.get("/admin/dry-runs/alive").await.text().await.unwrap();
